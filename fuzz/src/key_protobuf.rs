@@ -1,0 +1,4 @@
+//! Fuzz body for `key_protobuf` (placeholder, to be written by the owning crate).
+
+/// Run one input.
+pub fn run(_data: &[u8]) {}
