@@ -1,1 +1,207 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `ci`: fmt check, clippy `-D warnings`, then everything `test` does.
+//! - `test`: the layer-order check, `cargo test --workspace`, and the fuzz crate's
+//!   tests (every seed corpus replayed through its target; the targets compile).
+//! - `deps`: only the layer-order check.
+//! - `fuzz [--smoke] [--seconds N] [TARGET…]`: run cargo-fuzz targets (installs
+//!   cargo-fuzz if missing). `--smoke` runs each target for a few seconds.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// The crates of the workspace in layer order: a crate may depend (normal or
+/// build dependencies) only on crates of a strictly lower layer.
+const LAYERS: &[(&str, u8)] = &[
+    ("plexus-identity", 0),
+    ("plexus-multiaddr", 1),
+    ("plexus-core", 2),
+    ("plexus-multistream", 3),
+    ("plexus-noise", 3),
+    ("plexus-yamux", 3),
+    ("plexus-tcp", 3),
+    ("plexus-conn", 4),
+    ("plexus-interop-tests", 9),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = root();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("test") => test(&root),
+        Some("deps") => deps(&root),
+        Some("fuzz") => fuzz(&root, &args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | test | deps | fuzz [--smoke] [--seconds N] [TARGET...]>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
+    eprintln!("==> {step}");
+    let t = Instant::now();
+    let status = cmd.status().map_err(|e| format!("{step}: cannot start: {e}"))?;
+    eprintln!("<== {step}: {:?} in {:.1}s", status.code(), t.elapsed().as_secs_f64());
+    if status.success() { Ok(()) } else { Err(format!("{step} failed")) }
+}
+
+fn ci(root: &Path) -> Result<(), String> {
+    run("fmt", cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
+    run(
+        "clippy",
+        cargo()
+            .current_dir(root)
+            .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    test(root)
+}
+
+fn test(root: &Path) -> Result<(), String> {
+    deps(root)?;
+    run("tests", cargo().current_dir(root).args(["test", "--workspace"]))?;
+    // The fuzz crate is outside the workspace (cargo-fuzz builds it with its own
+    // flags). Share the workspace's target dir so dependencies build once.
+    run(
+        "fuzz targets build and replay their seed corpora",
+        cargo()
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", root.join("target"))
+            .args(["test", "--manifest-path", "fuzz/Cargo.toml"]),
+    )
+}
+
+/// The names of `plexus-*` crates in the `[dependencies]` and
+/// `[build-dependencies]` tables of a manifest.
+fn plexus_deps(manifest: &str) -> Vec<String> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            section = line.trim_matches(|c| c == '[' || c == ']').to_string();
+            continue;
+        }
+        if section != "dependencies" && section != "build-dependencies" {
+            continue;
+        }
+        let name = line.split(['=', '.', ' ']).next().unwrap_or("");
+        if name.starts_with("plexus-") || name.starts_with("libp2p") {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+fn deps(root: &Path) -> Result<(), String> {
+    eprintln!("==> layer order");
+    let mut problems = Vec::new();
+    let crates = std::fs::read_dir(root.join("crates")).map_err(|e| e.to_string())?;
+    for entry in crates {
+        let manifest_path = entry.map_err(|e| e.to_string())?.path().join("Cargo.toml");
+        let Ok(manifest) = std::fs::read_to_string(&manifest_path) else { continue };
+        let name = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = "))
+            .map(|n| n.trim_matches('"').to_string())
+            .ok_or_else(|| format!("{}: no package name", manifest_path.display()))?;
+        let Some(&(_, layer)) = LAYERS.iter().find(|(n, _)| *n == name) else {
+            problems.push(format!("{name} is not in xtask's LAYERS table: give it a layer"));
+            continue;
+        };
+        for dep in plexus_deps(&manifest) {
+            if dep.starts_with("libp2p") {
+                problems.push(format!("{name} depends on {dep}: rust-libp2p is for dev-dependencies only"));
+                continue;
+            }
+            match LAYERS.iter().find(|(n, _)| *n == dep) {
+                Some(&(_, l)) if l < layer => {}
+                Some(&(_, l)) => problems.push(format!("{name} (layer {layer}) depends on {dep} (layer {l}): not downward")),
+                None => problems.push(format!("{name} depends on {dep}, which has no layer")),
+            }
+        }
+    }
+    if problems.is_empty() {
+        eprintln!("<== layer order: ok");
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+fn fuzz_targets(root: &Path) -> Result<Vec<String>, String> {
+    let mut t: Vec<String> = std::fs::read_dir(root.join("fuzz/fuzz_targets"))
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    t.sort();
+    Ok(t)
+}
+
+fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
+    let mut seconds = 60u64;
+    let mut chosen = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--smoke" => seconds = 5,
+            "--seconds" => {
+                seconds = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--seconds needs a number")?
+            }
+            t => chosen.push(t.to_string()),
+        }
+    }
+    let all = fuzz_targets(root)?;
+    for t in &chosen {
+        if !all.contains(t) {
+            return Err(format!("unknown fuzz target {t}; known: {}", all.join(", ")));
+        }
+    }
+    let targets = if chosen.is_empty() { all } else { chosen };
+    let have = cargo().args(["fuzz", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if !have {
+        run("install cargo-fuzz", cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    for (i, t) in targets.iter().enumerate() {
+        let corpus = root.join("fuzz/corpus").join(t);
+        // Work on a scratch copy so a run never rewrites the committed seeds.
+        let scratch = root.join("fuzz/target/corpus-run").join(t);
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+        run(
+            &format!("[{}/{}] fuzz {t} for {seconds}s", i + 1, targets.len()),
+            cargo()
+                .current_dir(root)
+                // cargo-fuzz needs nightly-only flags; the machine has a stable
+                // toolchain, which accepts them with RUSTC_BOOTSTRAP.
+                .env("RUSTC_BOOTSTRAP", "1")
+                .args(["fuzz", "run", t])
+                .arg(&scratch)
+                .arg(&corpus)
+                .args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048"]),
+        )?;
+    }
+    Ok(())
+}

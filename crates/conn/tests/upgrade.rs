@@ -1,0 +1,265 @@
+//! The upgrader end to end: TCP + Noise + yamux between two plexus nodes, every
+//! gater checkpoint, and timeouts (in paused tokio time, no real waiting).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use plexus_conn::{Checkpoint, Step, UpgradeError, Upgrader};
+use plexus_core::{
+    AllowAll, Blame, ConnInfo, ConnectionGater, DenyReason, Direction, Limits, MuxerUpgrade, PeerId, RawConn,
+    SecurityError, Transport, Verdict,
+};
+use plexus_identity::Keypair;
+use plexus_multiaddr::Multiaddr;
+use plexus_noise::NoiseConfig;
+use plexus_tcp::TcpTransport;
+use plexus_yamux::YamuxConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn upgrader(key: &Keypair, gater: Arc<dyn ConnectionGater>) -> Upgrader {
+    let muxers: Vec<Arc<dyn MuxerUpgrade>> = vec![Arc::new(YamuxConfig::default())];
+    Upgrader::new(Arc::new(NoiseConfig::new(key.clone())), muxers, gater, Limits::default())
+}
+
+/// A gater that denies at one checkpoint and counts every call.
+#[derive(Default)]
+struct Counting {
+    deny_at: Option<Checkpoint>,
+    calls: [AtomicUsize; 5],
+}
+
+impl Counting {
+    fn deny(at: Checkpoint) -> Arc<Self> {
+        Arc::new(Counting {
+            deny_at: Some(at),
+            ..Default::default()
+        })
+    }
+    fn hit(&self, c: Checkpoint) -> Verdict {
+        self.calls[c as usize].fetch_add(1, Ordering::SeqCst);
+        if self.deny_at == Some(c) {
+            Verdict::Deny(DenyReason::Other("test"))
+        } else {
+            Verdict::Allow
+        }
+    }
+    fn count(&self, c: Checkpoint) -> usize {
+        self.calls[c as usize].load(Ordering::SeqCst)
+    }
+}
+
+impl ConnectionGater for Counting {
+    fn peer_dial(&self, _: &PeerId) -> Verdict {
+        self.hit(Checkpoint::PeerDial)
+    }
+    fn addr_dial(&self, _: Option<&PeerId>, _: &Multiaddr) -> Verdict {
+        self.hit(Checkpoint::AddrDial)
+    }
+    fn accept(&self, _: &Multiaddr, _: &Multiaddr) -> Verdict {
+        self.hit(Checkpoint::Accept)
+    }
+    fn secured(&self, _: Direction, _: &PeerId, _: &Multiaddr) -> Verdict {
+        self.hit(Checkpoint::Secured)
+    }
+    fn upgraded(&self, _: &ConnInfo) -> Verdict {
+        self.hit(Checkpoint::Upgraded)
+    }
+}
+
+async fn listener() -> (Box<dyn plexus_core::Listener>, Multiaddr) {
+    let l = TcpTransport::default()
+        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .await
+        .unwrap();
+    let a = l.local_addr().clone();
+    (l, a)
+}
+
+#[tokio::test]
+async fn tcp_noise_yamux_both_ways_with_streams_from_each_side() {
+    let (ka, kb) = (Keypair::generate_secp256k1(), Keypair::generate_ed25519());
+    let (ua, ub) = (upgrader(&ka, Arc::new(AllowAll)), upgrader(&kb, Arc::new(AllowAll)));
+    let (mut l, addr) = listener().await;
+    let addr = addr.with(plexus_multiaddr::Protocol::P2p(kb.public().to_peer_id()));
+
+    let server = tokio::spawn(async move {
+        let c = ub.accept(l.accept().await.unwrap()).await.unwrap();
+        // Echo one inbound stream, then open one of our own.
+        let mut s = c.muxer.accept().await.unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.unwrap();
+        s.write_all(&buf).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut o = c.muxer.open().await.unwrap();
+        o.write_all(b"from the listener").await.unwrap();
+        o.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        o.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"ack");
+        c.info
+    });
+
+    let t = TcpTransport::default();
+    let c = ua.dial(&t, addr.clone()).await.unwrap();
+    assert_eq!(c.info.peer, kb.public().to_peer_id());
+    assert_eq!(c.info.direction, Direction::Outbound);
+    assert_eq!(c.info.muxer, "/yamux/1.0.0");
+    assert_eq!(c.info.security, "/noise");
+
+    let mut s = c.muxer.open().await.unwrap();
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 7) as u8).collect();
+    s.write_all(&payload).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut echoed = Vec::new();
+    s.read_to_end(&mut echoed).await.unwrap();
+    assert_eq!(echoed, payload);
+
+    let mut i = c.muxer.accept().await.unwrap();
+    let mut got = Vec::new();
+    i.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"from the listener");
+    i.write_all(b"ack").await.unwrap();
+    i.shutdown().await.unwrap();
+
+    let server_info = server.await.unwrap();
+    assert_eq!(server_info.peer, ka.public().to_peer_id());
+    assert_eq!(server_info.direction, Direction::Inbound);
+}
+
+#[tokio::test]
+async fn dialing_the_wrong_peer_id_fails_with_mismatch() {
+    let (ka, kb) = (Keypair::generate_secp256k1(), Keypair::generate_secp256k1());
+    let (ua, ub) = (upgrader(&ka, Arc::new(AllowAll)), upgrader(&kb, Arc::new(AllowAll)));
+    let (mut l, addr) = listener().await;
+    let wrong = PeerId::random();
+    tokio::spawn(async move {
+        let _ = ub.accept(l.accept().await.unwrap()).await;
+    });
+    let err = ua
+        .dial(&TcpTransport::default(), addr.with(plexus_multiaddr::Protocol::P2p(wrong)))
+        .await
+        .unwrap_err();
+    match err {
+        UpgradeError::Security(SecurityError::PeerIdMismatch { expected, actual }) => {
+            assert_eq!(expected, wrong);
+            assert_eq!(actual, kb.public().to_peer_id());
+        }
+        other => panic!("expected a peer id mismatch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dial_checkpoints_refuse_before_any_connection() {
+    let k = Keypair::generate_secp256k1();
+    let (mut l, addr) = listener().await;
+    let peer = PeerId::random();
+    for at in [Checkpoint::PeerDial, Checkpoint::AddrDial] {
+        let g = Counting::deny(at);
+        let u = upgrader(&k, g.clone());
+        let err = u
+            .dial(&TcpTransport::default(), addr.clone().with(plexus_multiaddr::Protocol::P2p(peer)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, UpgradeError::Denied { checkpoint, .. } if checkpoint == at),
+            "{err:?}"
+        );
+        assert_eq!(err.blame(), Blame::Local);
+    }
+    // Nothing ever reached the listener.
+    let nothing = tokio::time::timeout(Duration::from_millis(50), l.accept()).await;
+    assert!(nothing.is_err(), "a refused dial must not open a socket");
+}
+
+#[tokio::test]
+async fn accept_checkpoint_refuses_before_noise() {
+    let (ka, kb) = (Keypair::generate_secp256k1(), Keypair::generate_secp256k1());
+    let g = Counting::deny(Checkpoint::Accept);
+    let (ua, ub) = (upgrader(&ka, Arc::new(AllowAll)), upgrader(&kb, g.clone()));
+    let (mut l, addr) = listener().await;
+    let server = tokio::spawn(async move { ub.accept(l.accept().await.unwrap()).await });
+    let dial = ua.dial(&TcpTransport::default(), addr).await;
+    assert!(dial.is_err(), "the dialer must fail");
+    let err = server.await.unwrap().unwrap_err();
+    assert!(matches!(err, UpgradeError::Denied { checkpoint: Checkpoint::Accept, .. }));
+    assert_eq!(g.count(Checkpoint::Accept), 1);
+    assert_eq!(g.count(Checkpoint::Secured), 0, "no handshake was run");
+}
+
+#[tokio::test]
+async fn secured_and_upgraded_checkpoints_refuse_on_both_sides() {
+    for at in [Checkpoint::Secured, Checkpoint::Upgraded] {
+        let (ka, kb) = (Keypair::generate_secp256k1(), Keypair::generate_secp256k1());
+        let g = Counting::deny(at);
+        let (ua, ub) = (upgrader(&ka, Arc::new(AllowAll)), upgrader(&kb, g.clone()));
+        let (mut l, addr) = listener().await;
+        let server = tokio::spawn(async move { ub.accept(l.accept().await.unwrap()).await });
+        let client = ua.dial(&TcpTransport::default(), addr).await;
+        let err = server.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, UpgradeError::Denied { checkpoint, .. } if checkpoint == at),
+            "{err:?}"
+        );
+        assert_eq!(g.count(Checkpoint::Accept), 1);
+        assert_eq!(g.count(Checkpoint::Secured), 1);
+        assert_eq!(g.count(Checkpoint::Upgraded), usize::from(at == Checkpoint::Upgraded));
+        // The dialer may have finished its side, but the connection is dead.
+        if let Ok(c) = client {
+            let opened = async {
+                let mut s = c.muxer.open().await?;
+                s.write_all(b"x").await.map_err(|_| plexus_core::MuxError::Closed)?;
+                let mut b = [0u8; 1];
+                match s.read(&mut b).await {
+                    Ok(0) | Err(_) => Err(plexus_core::MuxError::Closed),
+                    Ok(_) => Ok(()),
+                }
+            };
+            assert!(opened.await.is_err(), "a refused connection must not carry data");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_remote_times_out_each_step() {
+    // Responder: the remote never says anything.
+    let k = Keypair::generate_secp256k1();
+    let u = upgrader(&k, Arc::new(AllowAll));
+    let (a, _b) = tokio::io::duplex(1024);
+    let raw = RawConn {
+        io: Box::new(a),
+        local_addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+        remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
+    };
+    let err = u.upgrade_inbound(raw).await.unwrap_err();
+    assert!(matches!(err, UpgradeError::Timeout(Step::SecurityNegotiation)), "{err:?}");
+
+    // Initiator: the lazy proposal and Noise msg1 go out; nothing comes back.
+    let (a, _b) = tokio::io::duplex(1024);
+    let raw = RawConn {
+        io: Box::new(a),
+        local_addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+        remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
+    };
+    let err = u.upgrade_outbound(raw, None).await.unwrap_err();
+    assert!(matches!(err, UpgradeError::Timeout(Step::SecurityHandshake)), "{err:?}");
+}
+
+#[tokio::test]
+async fn garbage_instead_of_multistream_is_blamed_on_the_peer() {
+    let k = Keypair::generate_secp256k1();
+    let u = upgrader(&k, Arc::new(AllowAll));
+    let (a, mut b) = tokio::io::duplex(4096);
+    b.write_all(b"\x05GET /\n").await.unwrap();
+    let raw = RawConn {
+        io: Box::new(a),
+        local_addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+        remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
+    };
+    let err = u.upgrade_inbound(raw).await.unwrap_err();
+    assert!(
+        matches!(err, UpgradeError::Negotiation { step: Step::SecurityNegotiation, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.blame(), Blame::PeerMisbehaved);
+}
