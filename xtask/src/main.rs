@@ -35,7 +35,9 @@ fn main() -> ExitCode {
         Some("deps") => deps(&root),
         Some("fuzz") => fuzz(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | test | deps | fuzz [--smoke] [--seconds N] [TARGET...]>");
+            eprintln!(
+                "usage: cargo xtask <ci | test | deps | fuzz [--smoke] [--seconds N] [TARGET...]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -49,7 +51,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -59,25 +64,46 @@ fn cargo() -> Command {
 fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
     eprintln!("==> {step}");
     let t = Instant::now();
-    let status = cmd.status().map_err(|e| format!("{step}: cannot start: {e}"))?;
-    eprintln!("<== {step}: {:?} in {:.1}s", status.code(), t.elapsed().as_secs_f64());
-    if status.success() { Ok(()) } else { Err(format!("{step} failed")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: cannot start: {e}"))?;
+    eprintln!(
+        "<== {step}: {:?} in {:.1}s",
+        status.code(),
+        t.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed"))
+    }
 }
 
 fn ci(root: &Path) -> Result<(), String> {
-    run("fmt", cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
+    run(
+        "fmt",
+        cargo().current_dir(root).args(["fmt", "--all", "--check"]),
+    )?;
     run(
         "clippy",
-        cargo()
-            .current_dir(root)
-            .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().current_dir(root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     test(root)
 }
 
 fn test(root: &Path) -> Result<(), String> {
     deps(root)?;
-    run("tests", cargo().current_dir(root).args(["test", "--workspace"]))?;
+    run(
+        "tests",
+        cargo().current_dir(root).args(["test", "--workspace"]),
+    )?;
     // The fuzz crate is outside the workspace (cargo-fuzz builds it with its own
     // flags). Share the workspace's target dir so dependencies build once.
     run(
@@ -117,24 +143,32 @@ fn deps(root: &Path) -> Result<(), String> {
     let crates = std::fs::read_dir(root.join("crates")).map_err(|e| e.to_string())?;
     for entry in crates {
         let manifest_path = entry.map_err(|e| e.to_string())?.path().join("Cargo.toml");
-        let Ok(manifest) = std::fs::read_to_string(&manifest_path) else { continue };
+        let Ok(manifest) = std::fs::read_to_string(&manifest_path) else {
+            continue;
+        };
         let name = manifest
             .lines()
             .find_map(|l| l.trim().strip_prefix("name = "))
             .map(|n| n.trim_matches('"').to_string())
             .ok_or_else(|| format!("{}: no package name", manifest_path.display()))?;
         let Some(&(_, layer)) = LAYERS.iter().find(|(n, _)| *n == name) else {
-            problems.push(format!("{name} is not in xtask's LAYERS table: give it a layer"));
+            problems.push(format!(
+                "{name} is not in xtask's LAYERS table: give it a layer"
+            ));
             continue;
         };
         for dep in plexus_deps(&manifest) {
             if dep.starts_with("libp2p") {
-                problems.push(format!("{name} depends on {dep}: rust-libp2p is for dev-dependencies only"));
+                problems.push(format!(
+                    "{name} depends on {dep}: rust-libp2p is for dev-dependencies only"
+                ));
                 continue;
             }
             match LAYERS.iter().find(|(n, _)| *n == dep) {
                 Some(&(_, l)) if l < layer => {}
-                Some(&(_, l)) => problems.push(format!("{name} (layer {layer}) depends on {dep} (layer {l}): not downward")),
+                Some(&(_, l)) => problems.push(format!(
+                    "{name} (layer {layer}) depends on {dep} (layer {l}): not downward"
+                )),
                 None => problems.push(format!("{name} depends on {dep}, which has no layer")),
             }
         }
@@ -151,7 +185,11 @@ fn fuzz_targets(root: &Path) -> Result<Vec<String>, String> {
     let mut t: Vec<String> = std::fs::read_dir(root.join("fuzz/fuzz_targets"))
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
         .collect();
     t.sort();
     Ok(t)
@@ -176,13 +214,23 @@ fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
     let all = fuzz_targets(root)?;
     for t in &chosen {
         if !all.contains(t) {
-            return Err(format!("unknown fuzz target {t}; known: {}", all.join(", ")));
+            return Err(format!(
+                "unknown fuzz target {t}; known: {}",
+                all.join(", ")
+            ));
         }
     }
     let targets = if chosen.is_empty() { all } else { chosen };
-    let have = cargo().args(["fuzz", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let have = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !have {
-        run("install cargo-fuzz", cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+        run(
+            "install cargo-fuzz",
+            cargo().args(["install", "cargo-fuzz", "--locked"]),
+        )?;
     }
     for (i, t) in targets.iter().enumerate() {
         let corpus = root.join("fuzz/corpus").join(t);
@@ -200,7 +248,11 @@ fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
                 .args(["fuzz", "run", t])
                 .arg(&scratch)
                 .arg(&corpus)
-                .args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048"]),
+                .args([
+                    "--",
+                    &format!("-max_total_time={seconds}"),
+                    "-rss_limit_mb=2048",
+                ]),
         )?;
     }
     Ok(())

@@ -18,7 +18,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn upgrader(key: &Keypair) -> Upgrader {
     let muxers: Vec<Arc<dyn MuxerUpgrade>> = vec![Arc::new(YamuxConfig::default())];
-    Upgrader::new(Arc::new(NoiseConfig::new(key.clone())), muxers, Arc::new(AllowAll), Limits::default())
+    Upgrader::new(
+        Arc::new(NoiseConfig::new(key.clone())),
+        muxers,
+        Arc::new(AllowAll),
+        Limits::default(),
+    )
 }
 
 #[tokio::main]
@@ -42,7 +47,10 @@ async fn main() {
     println!("listener {} on {addr}", kb.public().to_peer_id());
 
     let server = tokio::spawn(async move {
-        let conn = ub.accept(listener.accept().await.expect("accept")).await.expect("upgrade");
+        let conn = ub
+            .accept(listener.accept().await.expect("accept"))
+            .await
+            .expect("upgrade");
         let mut s = conn.muxer.accept().await.expect("inbound stream");
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0usize;
@@ -53,13 +61,18 @@ async fn main() {
             }
             total += n;
         }
-        s.write_all(&(total as u64).to_be_bytes()).await.expect("write");
+        s.write_all(&(total as u64).to_be_bytes())
+            .await
+            .expect("write");
         s.shutdown().await.expect("close");
     });
 
     let t0 = Instant::now();
     let conn = ua
-        .dial(&tcp, addr.with(plexus_multiaddr::Protocol::P2p(kb.public().to_peer_id())))
+        .dial(
+            &tcp,
+            addr.with(plexus_multiaddr::Protocol::P2p(kb.public().to_peer_id())),
+        )
         .await
         .expect("dial");
     let setup = t0.elapsed();
@@ -83,7 +96,11 @@ async fn main() {
     let secs = t1.elapsed().as_secs_f64();
     server.await.expect("server task");
     let received = u64::from_be_bytes(ack);
-    assert_eq!(received as usize, mib * 1024 * 1024, "listener received every byte");
+    assert_eq!(
+        received as usize,
+        mib * 1024 * 1024,
+        "listener received every byte"
+    );
     println!(
         "sent {mib} MiB in {:.3} s: {:.0} MiB/s ({:.2} Gbit/s)",
         secs,

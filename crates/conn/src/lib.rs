@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plexus_core::{
-    Blame, BoxIo, ConnInfo, ConnectionGater, DenyReason, Direction, Limits, MuxedConn, MuxerUpgrade, PeerId,
-    PendingInbound, RawConn, Role, SecurityError, SecurityUpgrade, Transport, TransportError, Verdict,
+    Blame, BoxIo, ConnInfo, ConnectionGater, DenyReason, Limits, MuxedConn, MuxerUpgrade, PeerId,
+    PendingInbound, RawConn, Role, SecurityError, SecurityUpgrade, Transport, TransportError,
+    Verdict,
 };
 use plexus_multiaddr::Multiaddr;
 use plexus_multistream::{self as mss, NegotiationError};
@@ -117,7 +118,9 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Connection")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,12 +168,19 @@ impl Upgrader {
 
     /// Dial `addr` with `transport` and upgrade the connection. A trailing
     /// `/p2p/<id>` in `addr` is the peer we expect; another peer is an error.
-    pub async fn dial(&self, transport: &dyn Transport, addr: Multiaddr) -> Result<Connection, UpgradeError> {
+    pub async fn dial(
+        &self,
+        transport: &dyn Transport,
+        addr: Multiaddr,
+    ) -> Result<Connection, UpgradeError> {
         let expect = addr.peer_id();
         if let Some(peer) = &expect {
             gate(Checkpoint::PeerDial, self.gater.peer_dial(peer))?;
         }
-        gate(Checkpoint::AddrDial, self.gater.addr_dial(expect.as_ref(), &addr))?;
+        gate(
+            Checkpoint::AddrDial,
+            self.gater.addr_dial(expect.as_ref(), &addr),
+        )?;
         if !transport.can_dial(&addr) {
             return Err(UpgradeError::NoTransport(addr));
         }
@@ -180,8 +190,14 @@ impl Upgrader {
 
     /// Gate an inbound connection before any handshake work, then upgrade it.
     /// A refused connection is closed without reading a byte.
-    pub async fn accept(&self, pending: Box<dyn PendingInbound>) -> Result<Connection, UpgradeError> {
-        if let Verdict::Deny(reason) = self.gater.accept(pending.local_addr(), pending.remote_addr()) {
+    pub async fn accept(
+        &self,
+        pending: Box<dyn PendingInbound>,
+    ) -> Result<Connection, UpgradeError> {
+        if let Verdict::Deny(reason) = self
+            .gater
+            .accept(pending.local_addr(), pending.remote_addr())
+        {
             tracing::debug!(remote = %pending.remote_addr(), %reason, "refused at accept");
             pending.refuse();
             return Err(UpgradeError::Denied {
@@ -194,7 +210,11 @@ impl Upgrader {
     }
 
     /// Upgrade a connection we dialed.
-    pub async fn upgrade_outbound(&self, raw: RawConn, expect: Option<PeerId>) -> Result<Connection, UpgradeError> {
+    pub async fn upgrade_outbound(
+        &self,
+        raw: RawConn,
+        expect: Option<PeerId>,
+    ) -> Result<Connection, UpgradeError> {
         self.upgrade(raw, Role::Initiator, expect).await
     }
 
@@ -203,7 +223,12 @@ impl Upgrader {
         self.upgrade(raw, Role::Responder, None).await
     }
 
-    async fn upgrade(&self, raw: RawConn, role: Role, expect: Option<PeerId>) -> Result<Connection, UpgradeError> {
+    async fn upgrade(
+        &self,
+        raw: RawConn,
+        role: Role,
+        expect: Option<PeerId>,
+    ) -> Result<Connection, UpgradeError> {
         let RawConn {
             io,
             local_addr,
@@ -232,7 +257,11 @@ impl Upgrader {
         };
 
         // 2. Security handshake, offering our muxers inside it.
-        let offered: Vec<String> = self.muxers.iter().map(|m| m.protocol().to_owned()).collect();
+        let offered: Vec<String> = self
+            .muxers
+            .iter()
+            .map(|m| m.protocol().to_owned())
+            .collect();
         let secured = timed(
             limits.security_timeout,
             Step::SecurityHandshake,
@@ -243,12 +272,17 @@ impl Upgrader {
         let direction = role.direction();
 
         // 3. Gate the authenticated peer before spending anything on a muxer.
-        gate(Checkpoint::Secured, self.gater.secured(direction, &peer, &remote_addr))?;
+        gate(
+            Checkpoint::Secured,
+            self.gater.secured(direction, &peer, &remote_addr),
+        )?;
 
         // 4. Muxer: agreed in the handshake, or negotiated now.
         let (muxer, io): (Arc<dyn MuxerUpgrade>, BoxIo) = match secured.early_muxer {
             Some(name) => {
-                let m = self.muxer(&name).ok_or(UpgradeError::UnknownEarlyMuxer(name))?;
+                let m = self
+                    .muxer(&name)
+                    .ok_or(UpgradeError::UnknownEarlyMuxer(name))?;
                 (m, secured.io)
             }
             None => {
@@ -256,16 +290,24 @@ impl Upgrader {
                 let negotiation = async {
                     match role {
                         Role::Initiator => mss::dialer_select(secured.io, &names, &self.mss).await,
-                        Role::Responder => mss::listener_select(secured.io, &names, &self.mss).await,
+                        Role::Responder => {
+                            mss::listener_select(secured.io, &names, &self.mss).await
+                        }
                     }
                 };
-                let (name, io) = timed(limits.negotiation_timeout, Step::MuxerNegotiation, negotiation)
-                    .await?
-                    .map_err(|source| UpgradeError::Negotiation {
-                        step: Step::MuxerNegotiation,
-                        source,
-                    })?;
-                let m = self.muxer(&name).ok_or(UpgradeError::UnknownEarlyMuxer(name))?;
+                let (name, io) = timed(
+                    limits.negotiation_timeout,
+                    Step::MuxerNegotiation,
+                    negotiation,
+                )
+                .await?
+                .map_err(|source| UpgradeError::Negotiation {
+                    step: Step::MuxerNegotiation,
+                    source,
+                })?;
+                let m = self
+                    .muxer(&name)
+                    .ok_or(UpgradeError::UnknownEarlyMuxer(name))?;
                 (m, Box::new(io) as BoxIo)
             }
         };
@@ -307,5 +349,7 @@ fn gate(checkpoint: Checkpoint, verdict: Verdict) -> Result<(), UpgradeError> {
 }
 
 async fn timed<F: Future>(limit: Duration, step: Step, f: F) -> Result<F::Output, UpgradeError> {
-    tokio::time::timeout(limit, f).await.map_err(|_| UpgradeError::Timeout(step))
+    tokio::time::timeout(limit, f)
+        .await
+        .map_err(|_| UpgradeError::Timeout(step))
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use plexus_conn::{Checkpoint, Step, UpgradeError, Upgrader};
 use plexus_core::{
-    AllowAll, Blame, ConnInfo, ConnectionGater, DenyReason, Direction, Limits, MuxerUpgrade, PeerId, RawConn,
-    SecurityError, Transport, Verdict,
+    AllowAll, Blame, ConnInfo, ConnectionGater, DenyReason, Direction, Limits, MuxerUpgrade,
+    PeerId, RawConn, SecurityError, Transport, Verdict,
 };
 use plexus_identity::Keypair;
 use plexus_multiaddr::Multiaddr;
@@ -19,7 +19,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn upgrader(key: &Keypair, gater: Arc<dyn ConnectionGater>) -> Upgrader {
     let muxers: Vec<Arc<dyn MuxerUpgrade>> = vec![Arc::new(YamuxConfig::default())];
-    Upgrader::new(Arc::new(NoiseConfig::new(key.clone())), muxers, gater, Limits::default())
+    Upgrader::new(
+        Arc::new(NoiseConfig::new(key.clone())),
+        muxers,
+        gater,
+        Limits::default(),
+    )
 }
 
 /// A gater that denies at one checkpoint and counts every call.
@@ -79,7 +84,10 @@ async fn listener() -> (Box<dyn plexus_core::Listener>, Multiaddr) {
 #[tokio::test]
 async fn tcp_noise_yamux_both_ways_with_streams_from_each_side() {
     let (ka, kb) = (Keypair::generate_secp256k1(), Keypair::generate_ed25519());
-    let (ua, ub) = (upgrader(&ka, Arc::new(AllowAll)), upgrader(&kb, Arc::new(AllowAll)));
+    let (ua, ub) = (
+        upgrader(&ka, Arc::new(AllowAll)),
+        upgrader(&kb, Arc::new(AllowAll)),
+    );
     let (mut l, addr) = listener().await;
     let addr = addr.with(plexus_multiaddr::Protocol::P2p(kb.public().to_peer_id()));
 
@@ -130,14 +138,20 @@ async fn tcp_noise_yamux_both_ways_with_streams_from_each_side() {
 #[tokio::test]
 async fn dialing_the_wrong_peer_id_fails_with_mismatch() {
     let (ka, kb) = (Keypair::generate_secp256k1(), Keypair::generate_secp256k1());
-    let (ua, ub) = (upgrader(&ka, Arc::new(AllowAll)), upgrader(&kb, Arc::new(AllowAll)));
+    let (ua, ub) = (
+        upgrader(&ka, Arc::new(AllowAll)),
+        upgrader(&kb, Arc::new(AllowAll)),
+    );
     let (mut l, addr) = listener().await;
     let wrong = PeerId::random();
     tokio::spawn(async move {
         let _ = ub.accept(l.accept().await.unwrap()).await;
     });
     let err = ua
-        .dial(&TcpTransport::default(), addr.with(plexus_multiaddr::Protocol::P2p(wrong)))
+        .dial(
+            &TcpTransport::default(),
+            addr.with(plexus_multiaddr::Protocol::P2p(wrong)),
+        )
         .await
         .unwrap_err();
     match err {
@@ -158,7 +172,10 @@ async fn dial_checkpoints_refuse_before_any_connection() {
         let g = Counting::deny(at);
         let u = upgrader(&k, g.clone());
         let err = u
-            .dial(&TcpTransport::default(), addr.clone().with(plexus_multiaddr::Protocol::P2p(peer)))
+            .dial(
+                &TcpTransport::default(),
+                addr.clone().with(plexus_multiaddr::Protocol::P2p(peer)),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -182,7 +199,13 @@ async fn accept_checkpoint_refuses_before_noise() {
     let dial = ua.dial(&TcpTransport::default(), addr).await;
     assert!(dial.is_err(), "the dialer must fail");
     let err = server.await.unwrap().unwrap_err();
-    assert!(matches!(err, UpgradeError::Denied { checkpoint: Checkpoint::Accept, .. }));
+    assert!(matches!(
+        err,
+        UpgradeError::Denied {
+            checkpoint: Checkpoint::Accept,
+            ..
+        }
+    ));
     assert_eq!(g.count(Checkpoint::Accept), 1);
     assert_eq!(g.count(Checkpoint::Secured), 0, "no handshake was run");
 }
@@ -203,19 +226,27 @@ async fn secured_and_upgraded_checkpoints_refuse_on_both_sides() {
         );
         assert_eq!(g.count(Checkpoint::Accept), 1);
         assert_eq!(g.count(Checkpoint::Secured), 1);
-        assert_eq!(g.count(Checkpoint::Upgraded), usize::from(at == Checkpoint::Upgraded));
+        assert_eq!(
+            g.count(Checkpoint::Upgraded),
+            usize::from(at == Checkpoint::Upgraded)
+        );
         // The dialer may have finished its side, but the connection is dead.
         if let Ok(c) = client {
             let opened = async {
                 let mut s = c.muxer.open().await?;
-                s.write_all(b"x").await.map_err(|_| plexus_core::MuxError::Closed)?;
+                s.write_all(b"x")
+                    .await
+                    .map_err(|_| plexus_core::MuxError::Closed)?;
                 let mut b = [0u8; 1];
                 match s.read(&mut b).await {
                     Ok(0) | Err(_) => Err(plexus_core::MuxError::Closed),
                     Ok(_) => Ok(()),
                 }
             };
-            assert!(opened.await.is_err(), "a refused connection must not carry data");
+            assert!(
+                opened.await.is_err(),
+                "a refused connection must not carry data"
+            );
         }
     }
 }
@@ -232,7 +263,10 @@ async fn silent_remote_times_out_each_step() {
         remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
     };
     let err = u.upgrade_inbound(raw).await.unwrap_err();
-    assert!(matches!(err, UpgradeError::Timeout(Step::SecurityNegotiation)), "{err:?}");
+    assert!(
+        matches!(err, UpgradeError::Timeout(Step::SecurityNegotiation)),
+        "{err:?}"
+    );
 
     // Initiator: the lazy proposal and Noise msg1 go out; nothing comes back.
     let (a, _b) = tokio::io::duplex(1024);
@@ -242,7 +276,10 @@ async fn silent_remote_times_out_each_step() {
         remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
     };
     let err = u.upgrade_outbound(raw, None).await.unwrap_err();
-    assert!(matches!(err, UpgradeError::Timeout(Step::SecurityHandshake)), "{err:?}");
+    assert!(
+        matches!(err, UpgradeError::Timeout(Step::SecurityHandshake)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -258,7 +295,13 @@ async fn garbage_instead_of_multistream_is_blamed_on_the_peer() {
     };
     let err = u.upgrade_inbound(raw).await.unwrap_err();
     assert!(
-        matches!(err, UpgradeError::Negotiation { step: Step::SecurityNegotiation, .. }),
+        matches!(
+            err,
+            UpgradeError::Negotiation {
+                step: Step::SecurityNegotiation,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(err.blame(), Blame::PeerMisbehaved);

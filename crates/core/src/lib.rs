@@ -97,7 +97,8 @@ pub trait Transport: Send + Sync + 'static {
     /// Dial `addr`. Resolves once the raw connection is open.
     fn dial(&self, addr: Multiaddr) -> BoxFut<'static, Result<RawConn, TransportError>>;
     /// Start listening on `addr`.
-    fn listen(&self, addr: Multiaddr) -> BoxFut<'static, Result<Box<dyn Listener>, TransportError>>;
+    fn listen(&self, addr: Multiaddr)
+    -> BoxFut<'static, Result<Box<dyn Listener>, TransportError>>;
 }
 
 /// A bound listener.

@@ -64,23 +64,26 @@ fn rust_key(secp: bool) -> libp2p::identity::Keypair {
 }
 
 fn rust_node(key: libp2p::identity::Keypair, listen: bool) -> RustNode {
-    let mut swarm: Swarm<libp2p_stream::Behaviour> = libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default().nodelay(true),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm: Swarm<libp2p_stream::Behaviour> =
+        libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default().nodelay(true),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
     let peer = *swarm.local_peer_id();
     let mut control = swarm.behaviour().new_control();
     let incoming = control.accept(StreamProtocol::new(PROTO)).unwrap();
     if listen {
-        swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
     }
     let (etx, events) = mpsc::channel(64);
     let (cmd, mut crx) = mpsc::channel::<libp2p::Multiaddr>(4);
@@ -119,8 +122,12 @@ impl RustNode {
         loop {
             match self.events.recv().await.unwrap() {
                 SwarmEvent::ConnectionEstablished { peer_id, .. } => return peer_id,
-                SwarmEvent::OutgoingConnectionError { error, .. } => panic!("rust-libp2p dial failed: {error}"),
-                SwarmEvent::IncomingConnectionError { error, .. } => panic!("rust-libp2p accept failed: {error}"),
+                SwarmEvent::OutgoingConnectionError { error, .. } => {
+                    panic!("rust-libp2p dial failed: {error}")
+                }
+                SwarmEvent::IncomingConnectionError { error, .. } => {
+                    panic!("rust-libp2p accept failed: {error}")
+                }
                 _ => {}
             }
         }
@@ -130,12 +137,21 @@ impl RustNode {
 // ---------- the plexus side ----------
 
 fn plexus_key(secp: bool) -> Keypair {
-    if secp { Keypair::generate_secp256k1() } else { Keypair::generate_ed25519() }
+    if secp {
+        Keypair::generate_secp256k1()
+    } else {
+        Keypair::generate_ed25519()
+    }
 }
 
 fn upgrader(key: &Keypair) -> Upgrader {
     let muxers: Vec<Arc<dyn MuxerUpgrade>> = vec![Arc::new(YamuxConfig::default())];
-    Upgrader::new(Arc::new(NoiseConfig::new(key.clone())), muxers, Arc::new(AllowAll), Limits::default())
+    Upgrader::new(
+        Arc::new(NoiseConfig::new(key.clone())),
+        muxers,
+        Arc::new(AllowAll),
+        Limits::default(),
+    )
 }
 
 fn to_plexus_addr(a: &libp2p::Multiaddr) -> Multiaddr {
@@ -146,54 +162,95 @@ fn to_plexus_addr(a: &libp2p::Multiaddr) -> Multiaddr {
 
 /// Opener side of a plexus stream: send ours, half-close, read theirs to EOF.
 async fn plexus_opener(s: BoxStream, send: u64, expect: u64) {
-    let (_, mut s) = plexus_multistream::dialer_select(s, &[PROTO], &Default::default()).await.unwrap();
+    let (_, mut s) = plexus_multistream::dialer_select(s, &[PROTO], &Default::default())
+        .await
+        .unwrap();
     s.write_all(&pattern(send, SIZE)).await.unwrap();
     s.shutdown().await.unwrap();
     let mut got = Vec::with_capacity(SIZE);
     s.read_to_end(&mut got).await.unwrap();
     let want = pattern(expect, SIZE);
-    assert!(got == want, "plexus opener received wrong bytes: {}", first_diff(&got, &want));
+    assert!(
+        got == want,
+        "plexus opener received wrong bytes: {}",
+        first_diff(&got, &want)
+    );
 }
 
 /// Acceptor side of a plexus stream: read theirs to EOF, then send ours and close.
 async fn plexus_acceptor(s: BoxStream, send: u64, expect: u64) {
-    let (proto, mut s) = plexus_multistream::listener_select(s, &[PROTO], &Default::default()).await.unwrap();
+    let (proto, mut s) = plexus_multistream::listener_select(s, &[PROTO], &Default::default())
+        .await
+        .unwrap();
     assert_eq!(proto, PROTO);
     let mut got = Vec::with_capacity(SIZE);
     s.read_to_end(&mut got).await.unwrap();
     let want = pattern(expect, SIZE);
-    assert!(got == want, "plexus acceptor received wrong bytes: {}", first_diff(&got, &want));
+    assert!(
+        got == want,
+        "plexus acceptor received wrong bytes: {}",
+        first_diff(&got, &want)
+    );
     s.write_all(&pattern(send, SIZE)).await.unwrap();
     s.shutdown().await.unwrap();
 }
 
-async fn rust_opener(mut control: libp2p_stream::Control, to: libp2p::PeerId, send: u64, expect: u64) {
-    let mut s = control.open_stream(to, StreamProtocol::new(PROTO)).await.unwrap();
+async fn rust_opener(
+    mut control: libp2p_stream::Control,
+    to: libp2p::PeerId,
+    send: u64,
+    expect: u64,
+) {
+    let mut s = control
+        .open_stream(to, StreamProtocol::new(PROTO))
+        .await
+        .unwrap();
     s.write_all(&pattern(send, SIZE)).await.unwrap();
     s.close().await.unwrap();
     let mut got = Vec::with_capacity(SIZE);
     s.read_to_end(&mut got).await.unwrap();
     let want = pattern(expect, SIZE);
-    assert!(got == want, "rust opener received wrong bytes: {}", first_diff(&got, &want));
+    assert!(
+        got == want,
+        "rust opener received wrong bytes: {}",
+        first_diff(&got, &want)
+    );
 }
 
-async fn rust_acceptor(incoming: &mut libp2p_stream::IncomingStreams, from: libp2p::PeerId, send: u64, expect: u64) {
+async fn rust_acceptor(
+    incoming: &mut libp2p_stream::IncomingStreams,
+    from: libp2p::PeerId,
+    send: u64,
+    expect: u64,
+) {
     let (peer, mut s) = incoming.next().await.unwrap();
     assert_eq!(peer, from);
     let mut got = Vec::with_capacity(SIZE);
     s.read_to_end(&mut got).await.unwrap();
     let want = pattern(expect, SIZE);
-    assert!(got == want, "rust acceptor received wrong bytes: {}", first_diff(&got, &want));
+    assert!(
+        got == want,
+        "rust acceptor received wrong bytes: {}",
+        first_diff(&got, &want)
+    );
     s.write_all(&pattern(send, SIZE)).await.unwrap();
     s.close().await.unwrap();
 }
 
 /// Both streams at once on an established connection.
 async fn exchange(conn: Connection, mut rust: RustNode, me: plexus_core::PeerId) {
-    assert_eq!(conn.info.peer.to_bytes(), rust.peer.to_bytes(), "plexus authenticated the rust peer");
+    assert_eq!(
+        conn.info.peer.to_bytes(),
+        rust.peer.to_bytes(),
+        "plexus authenticated the rust peer"
+    );
     // rust-libp2p authenticated us.
     let plexus_peer = rust.established_with().await;
-    assert_eq!(plexus_peer.to_bytes(), me.to_bytes(), "rust-libp2p authenticated plexus");
+    assert_eq!(
+        plexus_peer.to_bytes(),
+        me.to_bytes(),
+        "rust-libp2p authenticated plexus"
+    );
 
     let muxer = Arc::new(conn.muxer);
     // Stream 1: plexus opens, rust accepts.
@@ -201,7 +258,8 @@ async fn exchange(conn: Connection, mut rust: RustNode, me: plexus_core::PeerId)
     let p_open = tokio::spawn(async move { plexus_opener(m1.open().await.unwrap(), 1, 2).await });
     // Stream 2: rust opens, plexus accepts.
     let m2 = muxer.clone();
-    let p_accept = tokio::spawn(async move { plexus_acceptor(m2.accept().await.unwrap(), 4, 3).await });
+    let p_accept =
+        tokio::spawn(async move { plexus_acceptor(m2.accept().await.unwrap(), 4, 3).await });
     let r_open = tokio::spawn(rust_opener(rust.control.clone(), plexus_peer, 3, 4));
     tokio::time::timeout(Duration::from_secs(120), async {
         rust_acceptor(&mut rust.incoming, plexus_peer, 2, 1).await;
@@ -222,9 +280,14 @@ async fn rust_dials_plexus(plexus_secp: bool, rust_secp: bool) {
         .unwrap();
     let addr = listener.local_addr().clone();
     let rust = rust_node(rust_key(rust_secp), false);
-    let dial_addr: libp2p::Multiaddr = format!("{addr}/p2p/{}", key.public().to_peer_id()).parse().unwrap();
+    let dial_addr: libp2p::Multiaddr = format!("{addr}/p2p/{}", key.public().to_peer_id())
+        .parse()
+        .unwrap();
     rust.cmd.send(dial_addr).await.unwrap();
-    let conn = upgrader.accept(listener.accept().await.unwrap()).await.unwrap();
+    let conn = upgrader
+        .accept(listener.accept().await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(conn.info.direction, plexus_core::Direction::Inbound);
     assert_eq!(conn.info.muxer, "/yamux/1.0.0");
     exchange(conn, rust, key.public().to_peer_id()).await;

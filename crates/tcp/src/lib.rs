@@ -53,7 +53,11 @@ impl TcpTransport {
 /// Where a multiaddr asks us to connect.
 enum Target {
     Socket(SocketAddr),
-    Dns { name: String, port: u16, family: Family },
+    Dns {
+        name: String,
+        port: u16,
+        family: Family,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -133,7 +137,8 @@ impl Transport for TcpTransport {
     fn dial(&self, addr: Multiaddr) -> BoxFut<'static, Result<RawConn, TransportError>> {
         let nodelay = self.config.nodelay;
         Box::pin(async move {
-            let target = target(&addr).ok_or_else(|| TransportError::UnsupportedAddr(addr.to_string()))?;
+            let target =
+                target(&addr).ok_or_else(|| TransportError::UnsupportedAddr(addr.to_string()))?;
             let mut last_err = None;
             for sa in resolve(target).await? {
                 match TcpStream::connect(sa).await {
@@ -149,18 +154,27 @@ impl Transport for TcpTransport {
                     Err(e) => last_err = Some(e),
                 }
             }
-            Err(TransportError::Io(last_err.unwrap_or_else(|| io::Error::other("no address to dial"))))
+            Err(TransportError::Io(
+                last_err.unwrap_or_else(|| io::Error::other("no address to dial")),
+            ))
         })
     }
 
-    fn listen(&self, addr: Multiaddr) -> BoxFut<'static, Result<Box<dyn Listener>, TransportError>> {
+    fn listen(
+        &self,
+        addr: Multiaddr,
+    ) -> BoxFut<'static, Result<Box<dyn Listener>, TransportError>> {
         let config = self.config.clone();
         Box::pin(async move {
             let sa = match target(&addr) {
                 Some(Target::Socket(sa)) if addr.peer_id().is_none() => sa,
                 _ => return Err(TransportError::UnsupportedAddr(addr.to_string())),
             };
-            let socket = if sa.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            let socket = if sa.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
             socket.set_reuseaddr(true)?;
             socket.bind(sa)?;
             let listener = socket.listen(config.listen_backlog)?;
@@ -190,7 +204,10 @@ impl Listener for TcpListener {
     fn accept(&mut self) -> BoxFut<'_, Result<Box<dyn PendingInbound>, TransportError>> {
         Box::pin(async move {
             let (stream, remote) = self.listener.accept().await?;
-            let local = stream.local_addr().map(Multiaddr::from_tcp).unwrap_or_else(|_| self.local_addr.clone());
+            let local = stream
+                .local_addr()
+                .map(Multiaddr::from_tcp)
+                .unwrap_or_else(|_| self.local_addr.clone());
             Ok(Box::new(PendingTcp {
                 stream,
                 remote_addr: Multiaddr::from_tcp(remote),
@@ -252,7 +269,10 @@ mod tests {
         assert!(t.can_dial(&addr("/ip4/127.0.0.1/tcp/1")));
         assert!(t.can_dial(&addr("/ip6/::1/tcp/1")));
         assert!(t.can_dial(&addr("/dns4/example.com/tcp/1")));
-        let with_peer = format!("/ip4/1.2.3.4/tcp/9000/p2p/{}", plexus_core::PeerId::random());
+        let with_peer = format!(
+            "/ip4/1.2.3.4/tcp/9000/p2p/{}",
+            plexus_core::PeerId::random()
+        );
         assert!(t.can_dial(&addr(&with_peer)));
         assert!(!t.can_dial(&addr("/ip4/127.0.0.1/udp/1/quic-v1")));
         assert!(!t.can_dial(&addr("/ip4/127.0.0.1")));
@@ -264,7 +284,11 @@ mod tests {
         let t = TcpTransport::default();
         let mut l = t.listen(addr("/ip4/127.0.0.1/tcp/0")).await.unwrap();
         let la = l.local_addr().clone();
-        assert_ne!(la.to_tcp_socket_addr().unwrap().port(), 0, "real port reported");
+        assert_ne!(
+            la.to_tcp_socket_addr().unwrap().port(),
+            0,
+            "real port reported"
+        );
         let dial = tokio::spawn(t.dial(la.clone()));
         let pending = l.accept().await.unwrap();
         assert_eq!(pending.local_addr(), &la);
