@@ -1,0 +1,281 @@
+//! `NoiseConfig`: the local identity for Noise, the handshake driver and the
+//! `SecurityUpgrade` implementation.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use plexus_core::{BoxFut, BoxIo, Role, Secured, SecurityError, SecurityUpgrade};
+use plexus_identity::{Keypair, PeerId, PublicKey};
+use snow::params::NoiseParams;
+use snow::resolvers::{BoxedCryptoResolver, DefaultResolver, FallbackResolver, RingResolver};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::payload::{PayloadLimits, static_key_message};
+use crate::{
+    DH_LEN, LEN_PREFIX_LEN, NOISE_PARAMS, NoiseError, NoiseHandshake, NoiseStream, PROTOCOL_ID,
+};
+
+/// The parsed Noise protocol name.
+pub(crate) fn noise_params() -> NoiseParams {
+    NOISE_PARAMS
+        .parse()
+        .expect("NOISE_PARAMS is a valid noise protocol name")
+}
+
+/// Which implementation of the Noise primitives snow uses.
+///
+/// Both are constant-time, audited implementations and interoperate byte for byte; they differ
+/// only in speed. See `docs/noise-crypto-backend.md` for the measurements behind the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CryptoBackend {
+    /// ring's assembly ChaCha20-Poly1305 and SHA-256 (X25519 from curve25519-dalek, which ring's
+    /// snow resolver does not provide). The default: the fastest measured.
+    #[default]
+    Ring,
+    /// The pure-Rust RustCrypto primitives (`chacha20poly1305`, `sha2`, `curve25519-dalek`).
+    RustCrypto,
+}
+
+impl CryptoBackend {
+    /// snow's resolver for this backend.
+    pub(crate) fn resolver(self) -> BoxedCryptoResolver {
+        match self {
+            CryptoBackend::Ring => Box::new(FallbackResolver::new(
+                Box::new(RingResolver),
+                Box::new(DefaultResolver),
+            )),
+            CryptoBackend::RustCrypto => Box::new(DefaultResolver),
+        }
+    }
+}
+
+/// The local static identity: the Noise static X25519 key and the identity signature over it.
+struct StaticIdentity {
+    secret: [u8; DH_LEN],
+    public: [u8; DH_LEN],
+    identity_key: Vec<u8>,
+    signature: Vec<u8>,
+    public_key: PublicKey,
+    peer: PeerId,
+}
+
+impl Drop for StaticIdentity {
+    fn drop(&mut self) {
+        // Best effort without unsafe: overwrite the secret, and keep the write observable.
+        self.secret.fill(0);
+        std::hint::black_box(&self.secret);
+    }
+}
+
+/// Noise (`/noise`) for one local identity.
+///
+/// `NoiseConfig::new` draws a fresh X25519 Noise static key (never stored, never the identity
+/// key) and signs it with the identity key once; every handshake of this config (and of its
+/// clones, which share it) uses that static key. The static key is thus per process lifetime of
+/// the config, as the Noise spec allows ("MAY be per session"): it saves a signature and a key
+/// generation on every handshake, and the identity key it would hide is sent in every handshake
+/// payload anyway. Create a new `NoiseConfig` to rotate it.
+///
+/// Handshakes run without timeouts: the caller (the upgrader) bounds them.
+#[derive(Clone)]
+pub struct NoiseConfig {
+    identity: Arc<StaticIdentity>,
+    prologue: Arc<[u8]>,
+    backend: CryptoBackend,
+    limits: PayloadLimits,
+    params: NoiseParams,
+}
+
+impl std::fmt::Debug for NoiseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoiseConfig")
+            .field("peer", &self.identity.peer)
+            .field("prologue_len", &self.prologue.len())
+            .field("backend", &self.backend)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful handshake on a `T` produced.
+#[derive(Debug)]
+pub struct NoiseOutput<T> {
+    /// The authenticated remote peer.
+    pub peer: PeerId,
+    /// The remote's identity key.
+    pub public_key: PublicKey,
+    /// The encrypted stream.
+    pub stream: NoiseStream<T>,
+    /// The muxer agreed inside the handshake; `None`: negotiate one.
+    pub early_muxer: Option<String>,
+}
+
+impl NoiseConfig {
+    /// A config for the identity `keypair`, with a fresh Noise static key, the empty prologue,
+    /// the default [`CryptoBackend`] and default [`PayloadLimits`].
+    ///
+    /// # Panics
+    /// If the operating system's random number generator fails.
+    pub fn new(keypair: Keypair) -> Self {
+        let params = noise_params();
+        let kp = snow::Builder::with_resolver(params.clone(), CryptoBackend::default().resolver())
+            .generate_keypair()
+            .expect("OS random number generator failed");
+        let mut secret = [0u8; DH_LEN];
+        let mut public = [0u8; DH_LEN];
+        secret.copy_from_slice(&kp.private);
+        public.copy_from_slice(&kp.public);
+        drop(kp);
+        let public_key = keypair.public();
+        let identity = StaticIdentity {
+            secret,
+            public,
+            identity_key: public_key.encode_protobuf(),
+            signature: keypair.sign(&static_key_message(&public)),
+            peer: public_key.to_peer_id(),
+            public_key,
+        };
+        NoiseConfig {
+            identity: Arc::new(identity),
+            prologue: Arc::from(&[][..]),
+            backend: CryptoBackend::default(),
+            limits: PayloadLimits::default(),
+            params,
+        }
+    }
+
+    /// Use `prologue` (both sides must use the same; empty by default, as libp2p over TCP).
+    pub fn with_prologue(mut self, prologue: impl Into<Vec<u8>>) -> Self {
+        self.prologue = Arc::from(prologue.into());
+        self
+    }
+
+    /// Use another crypto backend than the default.
+    pub fn with_backend(mut self, backend: CryptoBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Use other payload limits than the default.
+    pub fn with_payload_limits(mut self, limits: PayloadLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Our peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.identity.peer
+    }
+
+    /// Our identity key.
+    pub fn local_public_key(&self) -> &PublicKey {
+        &self.identity.public_key
+    }
+
+    /// Our Noise static public key.
+    pub fn static_public_key(&self) -> [u8; DH_LEN] {
+        self.identity.public
+    }
+
+    /// The crypto backend in use.
+    pub fn backend(&self) -> CryptoBackend {
+        self.backend
+    }
+
+    /// The payload limits in use.
+    pub fn payload_limits(&self) -> &PayloadLimits {
+        &self.limits
+    }
+
+    pub(crate) fn identity_key_protobuf(&self) -> &[u8] {
+        &self.identity.identity_key
+    }
+
+    pub(crate) fn identity_signature(&self) -> &[u8] {
+        &self.identity.signature
+    }
+
+    /// A snow builder with our static key, prologue and backend.
+    pub(crate) fn builder(&self) -> Result<snow::Builder<'_>, snow::Error> {
+        snow::Builder::with_resolver(self.params.clone(), self.backend.resolver())
+            .local_private_key(&self.identity.secret)?
+            .prologue(&self.prologue)
+    }
+
+    /// Run the handshake on `io` and wrap it into a [`NoiseStream`]. `expect` is the peer we
+    /// dialed; `muxers` our muxer list in preference order (empty: none offered).
+    ///
+    /// Handshake frames are read exactly (length, then body), so no byte after the handshake
+    /// is consumed from `io`.
+    ///
+    /// # Errors
+    /// Any [`NoiseError`]; [`NoiseError::blame`] says whose fault it is. A stream that ends
+    /// during the handshake is [`NoiseError::Io`] with `UnexpectedEof`.
+    pub async fn handshake<T>(
+        &self,
+        mut io: T,
+        role: Role,
+        expect: Option<PeerId>,
+        muxers: Vec<String>,
+    ) -> Result<NoiseOutput<T>, NoiseError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut hs = NoiseHandshake::new(self, role, expect, muxers)?;
+        let mut out = BytesMut::new();
+        let mut msg = Vec::new();
+        while !hs.is_finished() {
+            if hs.wants_write() {
+                out.clear();
+                hs.write_message(&mut out)?;
+                io.write_all(&out).await?;
+                io.flush().await?;
+            } else {
+                let mut len = [0u8; LEN_PREFIX_LEN];
+                io.read_exact(&mut len).await?;
+                msg.clear();
+                msg.resize(usize::from(u16::from_be_bytes(len)), 0);
+                io.read_exact(&mut msg).await?;
+                hs.read_message(&msg)?;
+            }
+        }
+        let done = hs.finish()?;
+        tracing::debug!(peer = %done.remote.peer, ?role, early_muxer = ?done.early_muxer, "noise handshake done");
+        Ok(NoiseOutput {
+            peer: done.remote.peer,
+            public_key: done.remote.public_key,
+            stream: NoiseStream::new(io, done.framer),
+            early_muxer: done.early_muxer,
+        })
+    }
+}
+
+impl SecurityUpgrade for NoiseConfig {
+    fn protocol(&self) -> &'static str {
+        PROTOCOL_ID
+    }
+
+    fn secure(
+        &self,
+        io: BoxIo,
+        role: Role,
+        expect: Option<PeerId>,
+        muxers: Vec<String>,
+    ) -> BoxFut<'static, Result<Secured, SecurityError>> {
+        let config = self.clone();
+        Box::pin(async move {
+            match config.handshake(io, role, expect, muxers).await {
+                Ok(out) => Ok(Secured {
+                    peer: out.peer,
+                    public_key: out.public_key,
+                    io: Box::new(out.stream),
+                    early_muxer: out.early_muxer,
+                }),
+                Err(e) => {
+                    tracing::debug!(?role, error = %e, blame = %e.blame(), "noise handshake failed");
+                    Err(SecurityError::from(e))
+                }
+            }
+        })
+    }
+}
