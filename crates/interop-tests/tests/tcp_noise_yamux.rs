@@ -91,7 +91,6 @@ fn rust_node(key: libp2p::identity::Keypair, listen: bool) -> RustNode {
         loop {
             tokio::select! {
                 ev = swarm.select_next_some() => {
-                    let ev = ev.map_out_event(|_| ());
                     let _ = etx.try_send(ev);
                 }
                 Some(addr) = crx.recv() => {
