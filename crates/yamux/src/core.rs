@@ -252,6 +252,24 @@ pub struct Core {
     recv_window_total: u64,
 }
 
+/// The stream `id` as the application holds it: unknown if it never existed,
+/// was dropped by the application, or was removed; an error if it was reset.
+fn held_stream(
+    streams: &mut BTreeMap<u32, Stream>,
+    id: StreamId,
+) -> Result<&mut Stream, StreamError> {
+    match streams.get_mut(&id.0) {
+        Some(s) if s.app == App::Held => {
+            if s.reset {
+                Err(StreamError::Reset)
+            } else {
+                Ok(s)
+            }
+        }
+        _ => Err(StreamError::Unknown(id.0)),
+    }
+}
+
 impl Core {
     /// A new connection. `role` is the *connection* role: the dialer
     /// ([`Role::Initiator`]) opens odd stream ids, the listener even ones.
@@ -1016,15 +1034,7 @@ impl Core {
     /// returns window credit; a WindowUpdate is queued once about half the
     /// window was consumed.
     pub fn read(&mut self, id: StreamId, buf: &mut [u8]) -> Result<usize, StreamError> {
-        let Some(s) = self.streams.get_mut(&id.0) else {
-            return Err(StreamError::Unknown(id.0));
-        };
-        if s.app != App::Held {
-            return Err(StreamError::Unknown(id.0));
-        }
-        if s.reset {
-            return Err(StreamError::Reset);
-        }
+        let s = held_stream(&mut self.streams, id)?;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -1060,15 +1070,7 @@ impl Core {
             return Err(StreamError::ConnectionClosed);
         }
         let cap = self.cfg.max_stream_send_buffer;
-        let Some(s) = self.streams.get_mut(&id.0) else {
-            return Err(StreamError::Unknown(id.0));
-        };
-        if s.app != App::Held {
-            return Err(StreamError::Unknown(id.0));
-        }
-        if s.reset {
-            return Err(StreamError::Reset);
-        }
+        let s = held_stream(&mut self.streams, id)?;
         if s.fin_requested {
             return Err(StreamError::WriteClosed);
         }
@@ -1092,15 +1094,7 @@ impl Core {
 
     /// Half-close `id`: FIN goes out after the queued data. Idempotent.
     pub fn finish(&mut self, id: StreamId) -> Result<(), StreamError> {
-        let Some(s) = self.streams.get_mut(&id.0) else {
-            return Err(StreamError::Unknown(id.0));
-        };
-        if s.app != App::Held {
-            return Err(StreamError::Unknown(id.0));
-        }
-        if s.reset {
-            return Err(StreamError::Reset);
-        }
+        let s = held_stream(&mut self.streams, id)?;
         if s.fin_requested {
             return Ok(());
         }
