@@ -23,6 +23,11 @@ const LAYERS: &[(&str, u8)] = &[
     ("plexus-yamux", 3),
     ("plexus-tcp", 3),
     ("plexus-conn", 4),
+    ("plexus-host", 5),
+    ("plexus-identify", 6),
+    ("plexus-ping", 6),
+    ("plexus-perf", 6),
+    ("plexus-cli", 7),
     ("plexus-interop-tests", 9),
 ];
 
