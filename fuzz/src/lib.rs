@@ -10,6 +10,7 @@ pub mod noise_frame;
 pub mod noise_payload;
 pub mod yamux_frames;
 pub mod yamux_ops;
+pub mod identify_msg;
 
 /// Every target: its name and its body.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
@@ -22,4 +23,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("noise_payload", noise_payload::run),
     ("yamux_frames", yamux_frames::run),
     ("yamux_ops", yamux_ops::run),
+    ("identify_msg", identify_msg::run),
 ];
