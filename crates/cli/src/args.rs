@@ -1,0 +1,190 @@
+//! Command-line arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use plexus_multiaddr::Multiaddr;
+
+/// plexus: a lean libp2p node for Ethereum consensus tooling.
+#[derive(Debug, Parser)]
+#[command(name = "plexus", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Print one JSON object per line on stdout, each with an "event" field.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Turn on tracing logs on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    /// Load the node key from this file (a libp2p PrivateKey protobuf). Without it a fresh key is generated.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+    /// The type of a freshly generated key.
+    #[arg(long, global = true, value_enum, default_value_t = KeyKind::Secp256k1)]
+    pub(crate) key_type: KeyKind,
+    /// Listen on this multiaddr (repeatable).
+    #[arg(long = "listen", global = true, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    pub(crate) listen: Vec<Multiaddr>,
+    /// The stream muxer to use.
+    #[arg(long, global = true, value_enum, default_value_t = Muxer::Yamux)]
+    pub(crate) muxer: Muxer,
+    /// Give up on any single network operation (dial, ping, identify, perf) after this many seconds.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
+    pub(crate) timeout: f64,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9100).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) metrics: Option<SocketAddr>,
+}
+
+impl Global {
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout)
+    }
+}
+
+/// Key types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeyKind {
+    /// secp256k1, as Ethereum nodes use.
+    Secp256k1,
+    /// ed25519.
+    Ed25519,
+}
+
+/// Stream muxers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Muxer {
+    /// /yamux/1.0.0
+    Yamux,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Listen and serve ping, identify and perf until interrupted.
+    Listen,
+    /// Connect to ADDR, ping it, identify it, and print what it runs.
+    Dial {
+        /// The peer's multiaddr; a trailing /p2p/<id> is checked against the peer's key.
+        #[arg(value_parser = parse_multiaddr)]
+        addr: Multiaddr,
+        /// How many pings to send.
+        #[arg(long, default_value_t = 3)]
+        count: u32,
+    },
+    /// Measure throughput to ADDR with the perf protocol.
+    Perf {
+        /// The peer's multiaddr.
+        #[arg(value_parser = parse_multiaddr)]
+        addr: Multiaddr,
+        /// Bytes to send (suffixes: K, M, G, KiB, MiB, GiB).
+        #[arg(long, value_parser = parse_bytes, default_value = "0")]
+        upload: u64,
+        /// Bytes to receive (same suffixes).
+        #[arg(long, value_parser = parse_bytes, default_value = "0")]
+        download: u64,
+    },
+    /// Generate a key and write it to FILE (mode 0600).
+    Keygen {
+        /// Where to write the key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print the peer id of the key in --key (or of a fresh key).
+    PeerId,
+}
+
+fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
+    s.parse::<Multiaddr>()
+        .map_err(|e| format!("not a multiaddr: {e}"))
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err("expected a number of seconds in (0, 86400]".into()),
+    }
+}
+
+/// `1024`, `16K`, `16KiB`, `1M`, `1MiB`, `1G`, `1GiB` (K/M/G are decimal, KiB/MiB/GiB binary).
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("not a byte count: {s:?}"))?;
+    let mul: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KB" => 1_000,
+        "M" | "MB" => 1_000_000,
+        "G" | "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        u => return Err(format!("unknown unit {u:?} (use K, M, G, KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(parse_bytes("1500"), Ok(1500));
+        assert_eq!(parse_bytes("16K"), Ok(16_000));
+        assert_eq!(parse_bytes("16KiB"), Ok(16_384));
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert!(parse_bytes("1TiB").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("MiB").is_err());
+        assert!(parse_bytes("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn bad_usage_is_a_parse_error() {
+        use clap::Parser as _;
+        assert!(Cli::try_parse_from(["plexus", "dial", "/ip4/1.2.3.4/tcp/x"]).is_err());
+        assert!(Cli::try_parse_from(["plexus", "dial"]).is_err());
+        assert!(Cli::try_parse_from(["plexus", "--muxer", "spdy", "listen"]).is_err());
+        assert!(Cli::try_parse_from(["plexus", "--timeout", "0", "listen"]).is_err());
+        let ok = Cli::try_parse_from([
+            "plexus",
+            "--json",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--listen",
+            "/ip6/::1/tcp/0",
+            "perf",
+            "/ip4/127.0.0.1/tcp/1",
+            "--upload",
+            "1MiB",
+        ])
+        .unwrap();
+        assert!(ok.global.json);
+        assert_eq!(ok.global.listen.len(), 2);
+        assert!(matches!(
+            ok.command,
+            Command::Perf {
+                upload: 1_048_576,
+                download: 0,
+                ..
+            }
+        ));
+    }
+}
