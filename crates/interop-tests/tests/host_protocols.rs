@@ -48,9 +48,12 @@ fn rust_node(listen: bool) -> RustNode {
         )
         .unwrap()
         .with_behaviour(|_| Behaviour {
-            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_millis(100))),
+            ping: ping::Behaviour::new(
+                ping::Config::new().with_interval(Duration::from_millis(100)),
+            ),
             identify: identify::Behaviour::new(
-                identify::Config::new("/interop/1.0.0".into(), public).with_agent_version(RUST_AGENT.into()),
+                identify::Config::new("/interop/1.0.0".into(), public)
+                    .with_agent_version(RUST_AGENT.into()),
             ),
             stream: libp2p_stream::Behaviour::new(),
         })
@@ -60,7 +63,9 @@ fn rust_node(listen: bool) -> RustNode {
     let peer = *swarm.local_peer_id();
     let control = swarm.behaviour().stream.new_control();
     if listen {
-        swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
     }
     let (etx, events) = mpsc::channel(256);
     let (dial, mut drx) = mpsc::channel::<libp2p::Multiaddr>(4);
@@ -105,17 +110,21 @@ async fn rust_sees_plexus(rust: &mut RustNode, plexus: libp2p::PeerId) -> identi
     tokio::time::timeout(LIMIT, async {
         while !(pinged && info.is_some()) {
             match rust.events.recv().await.unwrap() {
-                SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result, .. })) if peer == plexus => {
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                    peer, result, ..
+                })) if peer == plexus => {
                     let rtt = result.expect("rust-libp2p pings plexus");
                     assert!(rtt < LIMIT);
                     pinged = true;
                 }
-                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info: i, .. }))
-                    if peer_id == plexus =>
-                {
-                    info = Some(i)
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                    peer_id,
+                    info: i,
+                    ..
+                })) if peer_id == plexus => info = Some(i),
+                SwarmEvent::OutgoingConnectionError { error, .. } => {
+                    panic!("rust dial failed: {error}")
                 }
-                SwarmEvent::OutgoingConnectionError { error, .. } => panic!("rust dial failed: {error}"),
                 _ => {}
             }
         }
@@ -125,7 +134,12 @@ async fn rust_sees_plexus(rust: &mut RustNode, plexus: libp2p::PeerId) -> identi
     info.unwrap()
 }
 
-async fn plexus_host() -> (Host, plexus_identify::IdentifyHandle, plexus_ping::PingHandle, plexus_perf::PerfHandle) {
+async fn plexus_host() -> (
+    Host,
+    plexus_identify::IdentifyHandle,
+    plexus_ping::PingHandle,
+    plexus_perf::PerfHandle,
+) {
     let mut cfg = HostConfig::new(Keypair::generate_secp256k1());
     cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     let host = Host::new(cfg).await.unwrap();
@@ -140,17 +154,34 @@ fn same_peer(a: &plexus_host::PeerId, b: &libp2p::PeerId) -> bool {
 }
 
 fn check_plexus_info(info: &identify::Info, host: &Host) {
-    assert!(info.agent_version.starts_with("plexus/"), "{}", info.agent_version);
+    assert!(
+        info.agent_version.starts_with("plexus/"),
+        "{}",
+        info.agent_version
+    );
     for p in ["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0", PERF] {
-        assert!(info.protocols.iter().any(|q| q.as_ref() == p), "{p} in {:?}", info.protocols);
+        assert!(
+            info.protocols.iter().any(|q| q.as_ref() == p),
+            "{p} in {:?}",
+            info.protocols
+        );
     }
     let listen: Vec<String> = host.listen_addrs().iter().map(|a| a.to_string()).collect();
     for a in &info.listen_addrs {
         assert!(listen.contains(&a.to_string()), "{a} not in {listen:?}");
     }
     assert!(!info.listen_addrs.is_empty());
-    assert!(info.observed_addr.to_string().starts_with("/ip4/127.0.0.1/tcp/"), "{}", info.observed_addr);
-    assert_eq!(info.public_key.to_peer_id().to_bytes(), host.peer_id().to_bytes());
+    assert!(
+        info.observed_addr
+            .to_string()
+            .starts_with("/ip4/127.0.0.1/tcp/"),
+        "{}",
+        info.observed_addr
+    );
+    assert_eq!(
+        info.public_key.to_peer_id().to_bytes(),
+        host.peer_id().to_bytes()
+    );
 }
 
 async fn plexus_side_checks(
@@ -161,20 +192,37 @@ async fn plexus_side_checks(
     perf_against_rust: bool,
 ) {
     let peer = plexus_host::PeerId::from_bytes(&rust.to_bytes()).unwrap();
-    let rtt = tokio::time::timeout(LIMIT, ping.ping(peer)).await.unwrap().unwrap();
+    let rtt = tokio::time::timeout(LIMIT, ping.ping(peer))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(rtt > Duration::ZERO && rtt < LIMIT);
     assert_eq!(ping.rtt(&peer), Some(rtt), "RTT recorded per peer");
-    let info = tokio::time::timeout(LIMIT, id.identify(peer)).await.unwrap().unwrap();
+    let info = tokio::time::timeout(LIMIT, id.identify(peer))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.agent_version.as_deref(), Some(RUST_AGENT));
     assert_eq!(info.protocol_version.as_deref(), Some("/interop/1.0.0"));
-    assert!(info.protocols.iter().any(|p| p == "/ipfs/ping/1.0.0"), "{:?}", info.protocols);
-    assert!(info.protocols.iter().any(|p| p == "/ipfs/id/1.0.0"), "{:?}", info.protocols);
+    assert!(
+        info.protocols.iter().any(|p| p == "/ipfs/ping/1.0.0"),
+        "{:?}",
+        info.protocols
+    );
+    assert!(
+        info.protocols.iter().any(|p| p == "/ipfs/id/1.0.0"),
+        "{:?}",
+        info.protocols
+    );
     assert!(info.public_key.is_some());
     if perf_against_rust {
-        let r = tokio::time::timeout(LIMIT, plexus_perf::perf(host, peer, 3 << 20, 2 << 20, |_| {}))
-            .await
-            .unwrap()
-            .unwrap();
+        let r = tokio::time::timeout(
+            LIMIT,
+            plexus_perf::perf(host, peer, 3 << 20, 2 << 20, |_| {}),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(r.upload_bytes, 3 << 20);
         assert_eq!(r.download_bytes, 2 << 20);
     }
@@ -182,22 +230,34 @@ async fn plexus_side_checks(
 
 /// rust-libp2p as perf client against the plexus perf server.
 async fn rust_perf_client(control: &mut libp2p_stream::Control, plexus: libp2p::PeerId) {
-    let mut s = control.open_stream(plexus, StreamProtocol::new(PERF)).await.unwrap();
+    let mut s = control
+        .open_stream(plexus, StreamProtocol::new(PERF))
+        .await
+        .unwrap();
     let download: u64 = 2 << 20;
     s.write_all(&download.to_be_bytes()).await.unwrap();
     s.write_all(&vec![7u8; 3 << 20]).await.unwrap();
     s.close().await.unwrap();
     let mut got = Vec::new();
     s.read_to_end(&mut got).await.unwrap();
-    assert_eq!(got.len() as u64, download, "plexus served exactly the requested bytes");
+    assert_eq!(
+        got.len() as u64,
+        download,
+        "plexus served exactly the requested bytes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_libp2p_dials_a_plexus_host_and_both_ping_identify_and_perf() {
     let (host, id, ping, _perf) = plexus_host().await;
     let mut rust = rust_node(false);
-    let addr = host.listen_addrs()[0].clone().with(Protocol::P2p(host.peer_id()));
-    rust.dial.send(addr.to_string().parse().unwrap()).await.unwrap();
+    let addr = host.listen_addrs()[0]
+        .clone()
+        .with(Protocol::P2p(host.peer_id()));
+    rust.dial
+        .send(addr.to_string().parse().unwrap())
+        .await
+        .unwrap();
     let plexus_peer = libp2p::PeerId::from_bytes(&host.peer_id().to_bytes()).unwrap();
 
     let info = rust_sees_plexus(&mut rust, plexus_peer).await;
@@ -222,8 +282,13 @@ async fn a_plexus_host_dials_rust_libp2p_and_both_ping_identify_and_perf() {
         }
     };
     let rust_peer = plexus_host::PeerId::from_bytes(&rust.peer.to_bytes()).unwrap();
-    let addr = Multiaddr::from_bytes(&laddr.to_vec()).unwrap().with(Protocol::P2p(rust_peer));
-    let conn = tokio::time::timeout(LIMIT, host.connect(vec![addr])).await.unwrap().unwrap();
+    let addr = Multiaddr::from_bytes(&laddr.to_vec())
+        .unwrap()
+        .with(Protocol::P2p(rust_peer));
+    let conn = tokio::time::timeout(LIMIT, host.connect(vec![addr]))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(same_peer(&conn.peer, &rust.peer));
 
     let plexus_peer = libp2p::PeerId::from_bytes(&host.peer_id().to_bytes()).unwrap();
