@@ -171,6 +171,23 @@ pub trait MuxedStream: Io {
 /// A boxed [`MuxedStream`].
 pub type BoxStream = Box<dyn MuxedStream>;
 
+/// A snapshot of a multiplexed connection's per-connection state. After every
+/// stream was closed or reset and both sides are idle, each field is zero: the
+/// muxer conformance suite checks exactly that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MuxStats {
+    /// Streams the muxer tracks (both directions, including ones waiting to
+    /// be accepted and closed ones still flushing).
+    pub open_streams: usize,
+    /// Bytes received and not yet read by the application, over all streams.
+    pub buffered_bytes: usize,
+    /// Our outbound streams the remote has not acknowledged (0 for muxers
+    /// without acknowledgements).
+    pub pending_opens: usize,
+    /// Inbound streams waiting for [`MuxedConn::accept`].
+    pub pending_accepts: usize,
+}
+
 /// A multiplexed connection. Its driver runs on its own; these methods only
 /// talk to it.
 pub trait MuxedConn: Send + Sync + 'static {
@@ -184,6 +201,8 @@ pub trait MuxedConn: Send + Sync + 'static {
     fn close(&self) -> BoxFut<'_, ()>;
     /// Whether the connection is closed.
     fn is_closed(&self) -> bool;
+    /// The connection's current per-connection counters.
+    fn stats(&self) -> MuxStats;
 }
 
 /// A stream multiplexer, such as yamux.

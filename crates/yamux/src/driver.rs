@@ -36,7 +36,8 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use plexus_core::{
-    BoxFut, BoxIo, BoxStream, Io, MuxError, MuxLimits, MuxedConn, MuxedStream, MuxerUpgrade, Role,
+    BoxFut, BoxIo, BoxStream, Io, MuxError, MuxLimits, MuxStats, MuxedConn, MuxedStream,
+    MuxerUpgrade, Role,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
@@ -530,6 +531,16 @@ impl MuxedConn for Connection {
     fn is_closed(&self) -> bool {
         let g = lock(&self.shared);
         g.driver_done || g.core.is_closing()
+    }
+
+    fn stats(&self) -> MuxStats {
+        let g = lock(&self.shared);
+        MuxStats {
+            open_streams: g.core.num_streams(),
+            buffered_bytes: g.core.buffered_bytes(),
+            pending_opens: g.core.ack_backlog(),
+            pending_accepts: g.core.pending_accepts(),
+        }
     }
 }
 
