@@ -21,6 +21,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("plexus-multistream", 3),
     ("plexus-noise", 3),
     ("plexus-yamux", 3),
+    ("plexus-mplex", 3),
+    ("plexus-testkit", 3),
     ("plexus-tcp", 3),
     ("plexus-conn", 4),
     ("plexus-host", 5),
