@@ -19,6 +19,7 @@
 mod error;
 mod gater;
 mod limits;
+pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,5 +1,6 @@
 //! The `Identify` protobuf message, bounded encoding (trimming) and a wire-level pre-scan.
 
+use plexus_core::wire::Fields;
 use prost::Message;
 use prost::encoding::encoded_len_varint;
 
@@ -133,54 +134,16 @@ pub(crate) struct Counts {
 }
 
 /// Walk the protobuf wire format of one message body, counting the repeated entries.
-pub(crate) fn prescan(mut bytes: &[u8]) -> Result<Counts, IdentifyError> {
+pub(crate) fn prescan(bytes: &[u8]) -> Result<Counts, IdentifyError> {
     let mut counts = Counts::default();
-    while !bytes.is_empty() {
-        let key = read_varint(&mut bytes)?;
-        match key & 7 {
-            0 => {
-                read_varint(&mut bytes)?;
-            }
-            1 => skip(&mut bytes, 8)?,
-            2 => {
-                let len = usize::try_from(read_varint(&mut bytes)?)
-                    .map_err(|_| IdentifyError::Malformed("truncated field"))?;
-                skip(&mut bytes, len)?;
-                match key >> 3 {
-                    2 => counts.listen_addrs += 1,
-                    3 => counts.protocols += 1,
-                    _ => {}
-                }
-            }
-            5 => skip(&mut bytes, 4)?,
-            _ => return Err(IdentifyError::Malformed("unsupported wire type")),
+    for f in Fields::new(bytes) {
+        match f.map_err(|e| IdentifyError::Malformed(e.0))? {
+            (2, Some(_)) => counts.listen_addrs += 1,
+            (3, Some(_)) => counts.protocols += 1,
+            _ => {}
         }
     }
     Ok(counts)
-}
-
-fn skip(bytes: &mut &[u8], n: usize) -> Result<(), IdentifyError> {
-    if bytes.len() < n {
-        return Err(IdentifyError::Malformed("truncated field"));
-    }
-    *bytes = &bytes[n..];
-    Ok(())
-}
-
-/// Read a base-128 varint of at most 10 bytes.
-fn read_varint(bytes: &mut &[u8]) -> Result<u64, IdentifyError> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let Some((&b, rest)) = bytes.split_first() else {
-            return Err(IdentifyError::Malformed("truncated varint"));
-        };
-        *bytes = rest;
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(IdentifyError::Malformed("overlong varint"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The libp2p handshake payload: protobuf messages, bounded decoding, signature verification.
 
+use plexus_core::wire::{Fields, WireError};
 use plexus_identity::{DecodingError, PeerId, PublicKey};
 use prost::Message;
 
@@ -180,18 +181,17 @@ pub fn verify_payload(
 
 /// Walk the protobuf wire format of a payload without allocating, counting the repeated
 /// extension entries and checking their lengths against `limits`.
-fn prescan(mut bytes: &[u8], limits: &PayloadLimits) -> Result<(), NoiseError> {
+fn prescan(bytes: &[u8], limits: &PayloadLimits) -> Result<(), NoiseError> {
     let mut muxers = 0usize;
     let mut certhashes = 0usize;
-    while !bytes.is_empty() {
-        let (field, body) = next_field(&mut bytes)?;
+    for f in Fields::new(bytes) {
+        let (field, body) = f.map_err(malformed)?;
         // Field 4 may repeat; protobuf merges the occurrences, so the counts add up.
         if field == 4
-            && let Some(mut ext) = body
+            && let Some(ext) = body
         {
-            while !ext.is_empty() {
-                let (f, body) = next_field(&mut ext)?;
-                match (f, body) {
+            for f in Fields::new(ext) {
+                match f.map_err(malformed)? {
                     (1, Some(hash)) => {
                         certhashes += 1;
                         if certhashes > limits.max_certhashes {
@@ -230,49 +230,8 @@ fn prescan(mut bytes: &[u8], limits: &PayloadLimits) -> Result<(), NoiseError> {
     Ok(())
 }
 
-/// Read one field: its number and, for length-delimited fields, its body.
-fn next_field<'a>(bytes: &mut &'a [u8]) -> Result<(u64, Option<&'a [u8]>), NoiseError> {
-    let key = read_varint(bytes)?;
-    let field = key >> 3;
-    let take = |bytes: &mut &'a [u8], n: usize| -> Result<&'a [u8], NoiseError> {
-        if bytes.len() < n {
-            return Err(NoiseError::MalformedPayload("truncated field"));
-        }
-        let (head, rest) = bytes.split_at(n);
-        *bytes = rest;
-        Ok(head)
-    };
-    match key & 7 {
-        0 => {
-            read_varint(bytes)?;
-            Ok((field, None))
-        }
-        1 => take(bytes, 8).map(|_| (field, None)),
-        2 => {
-            let len = read_varint(bytes)?;
-            let len = usize::try_from(len)
-                .map_err(|_| NoiseError::MalformedPayload("truncated field"))?;
-            take(bytes, len).map(|body| (field, Some(body)))
-        }
-        5 => take(bytes, 4).map(|_| (field, None)),
-        _ => Err(NoiseError::MalformedPayload("unsupported wire type")),
-    }
-}
-
-/// Read a base-128 varint of at most 10 bytes.
-fn read_varint(bytes: &mut &[u8]) -> Result<u64, NoiseError> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let Some((&b, rest)) = bytes.split_first() else {
-            return Err(NoiseError::MalformedPayload("truncated varint"));
-        };
-        *bytes = rest;
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(NoiseError::MalformedPayload("varint too long"))
+fn malformed(e: WireError) -> NoiseError {
+    NoiseError::MalformedPayload(e.0)
 }
 
 #[cfg(test)]
