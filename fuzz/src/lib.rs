@@ -11,6 +11,7 @@ pub mod noise_payload;
 pub mod yamux_frames;
 pub mod yamux_ops;
 pub mod identify_msg;
+pub mod mplex_frames;
 
 /// Every target: its name and its body.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
@@ -24,4 +25,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("yamux_frames", yamux_frames::run),
     ("yamux_ops", yamux_ops::run),
     ("identify_msg", identify_msg::run),
+    ("mplex_frames", mplex_frames::run),
 ];

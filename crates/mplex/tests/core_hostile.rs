@@ -1,0 +1,660 @@
+//! A scripted hostile remote: raw frames into one core. Asserts typed errors
+//! with blame, bounded state, and that other streams carry on where the
+//! protocol allows.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use plexus_core::{Blame, MuxError, MuxLimits};
+use plexus_mplex::frame::{Flag, FrameError, Header, MAX_FRAME_SIZE};
+use plexus_mplex::{Config, ConnError, Core, Event, ResetReason, StreamError, StreamId};
+use proptest::prelude::*;
+use support::*;
+
+fn core_with(cfg: Config, limits: MuxLimits) -> (Core, Instant) {
+    (Core::new(cfg, limits), Instant::now())
+}
+
+fn core() -> (Core, Instant) {
+    core_with(Config::default(), MuxLimits::default())
+}
+
+fn frame(id: u64, flag: Flag, body: &[u8]) -> (Header, &[u8]) {
+    (Header::new(id, flag, body.len() as u32), body)
+}
+
+/// The remote opens its stream `id`.
+fn open(id: u64) -> (Header, &'static [u8]) {
+    frame(id, Flag::NewStream, b"")
+}
+
+/// Data from the remote on a stream it opened.
+fn data(id: u64, body: &[u8]) -> (Header, &[u8]) {
+    frame(id, Flag::MessageInitiator, body)
+}
+
+/// The remote closes a stream it opened.
+fn close(id: u64) -> (Header, &'static [u8]) {
+    frame(id, Flag::CloseInitiator, b"")
+}
+
+/// The remote resets a stream it opened.
+fn reset(id: u64) -> (Header, &'static [u8]) {
+    frame(id, Flag::ResetInitiator, b"")
+}
+
+fn theirs(id: u64) -> StreamId {
+    StreamId::new(id, false)
+}
+
+fn feed(c: &mut Core, now: Instant, frames: &[(Header, &[u8])]) -> Result<(), ConnError> {
+    let mut buf = wire(frames);
+    let r = c.handle_input(now, &mut buf);
+    if r.is_ok() {
+        assert!(buf.is_empty(), "all complete frames consumed");
+    }
+    c.check_invariants();
+    r
+}
+
+/// After a peer-caused error: typed error with blame, closed at once with
+/// nothing more on the wire, and the error sticks.
+fn assert_failed(c: &mut Core, now: Instant, r: Result<(), ConnError>, blame: Blame) -> ConnError {
+    let e = r.expect_err("connection error");
+    assert_eq!(e.blame(), blame, "{e}");
+    assert_eq!(c.error(), Some(&e));
+    assert!(drain_events(c).contains(&Event::Closed));
+    assert!(drain_output(c, now).is_empty(), "no output after a failure");
+    assert!(c.is_closed());
+    assert_eq!(
+        c.handle_input(now, &mut BytesMut::from(&[0u8, 0][..])),
+        Err(e.clone())
+    );
+    match c.open() {
+        Err(MuxError::Failed { blame: b, .. }) => assert_eq!(b, blame),
+        other => panic!("{other:?}"),
+    }
+    match c.accept_error() {
+        Some(MuxError::Failed { blame: b, .. }) => assert_eq!(b, blame),
+        other => panic!("{other:?}"),
+    }
+    e
+}
+
+#[test]
+fn oversized_frame_is_rejected_from_its_prefix() {
+    let (mut c, now) = core();
+    feed(&mut c, now, &[open(0), data(0, b"ok")]).unwrap();
+    let s = c.accept().unwrap();
+    // Only the prefix: the 1 MiB + 1 body never needs to arrive.
+    let mut buf = BytesMut::new();
+    Header::new(0, Flag::MessageInitiator, MAX_FRAME_SIZE + 1).encode_into(&mut buf);
+    let r = c.handle_input(now, &mut buf);
+    let e = assert_failed(&mut c, now, r, Blame::PeerMisbehaved);
+    assert_eq!(
+        e,
+        ConnError::Frame(FrameError::TooLarge {
+            len: u64::from(MAX_FRAME_SIZE) + 1,
+            max: MAX_FRAME_SIZE
+        })
+    );
+    // What was accepted before stays readable, then the connection error.
+    assert_eq!(read_all(&mut c, s), b"ok");
+    assert_eq!(c.read(s, &mut [0; 1]), Err(StreamError::Connection(e)));
+}
+
+#[test]
+fn a_full_size_frame_is_accepted() {
+    let (mut c, now) = core();
+    let big = vec![9u8; MAX_FRAME_SIZE as usize];
+    feed(&mut c, now, &[open(0), data(0, &big)]).unwrap();
+    let s = c.accept().unwrap();
+    assert_eq!(c.stream_buffered(s), Some(big.len()));
+}
+
+#[test]
+fn bad_prefixes_are_typed_errors() {
+    let cases: Vec<(Vec<u8>, FrameError)> = vec![
+        (vec![0x07, 0x00], FrameError::InvalidFlag(7)),
+        (vec![0x0f, 0x00], FrameError::InvalidFlag(7)),
+        (vec![0xff; 9], FrameError::HeaderTooLong),
+        (vec![0x80, 0x00, 0x00], FrameError::NotMinimal),
+        (vec![0x02, 0x80, 0x00], FrameError::NotMinimal),
+        (
+            [&[0x02][..], &[0xff; 10][..]].concat(),
+            FrameError::LengthTooLong,
+        ),
+    ];
+    for (bytes, want) in cases {
+        let (mut c, now) = core();
+        let r = c.handle_input(now, &mut BytesMut::from(&bytes[..]));
+        assert_eq!(
+            assert_failed(&mut c, now, r, Blame::PeerMisbehaved),
+            ConnError::Frame(want)
+        );
+    }
+}
+
+#[test]
+fn a_smaller_frame_limit_is_enforced() {
+    let cfg = Config {
+        max_frame_size: 1000,
+        ..Config::default()
+    };
+    let (mut c, now) = core_with(cfg, MuxLimits::default());
+    feed(&mut c, now, &[open(0), data(0, &[1; 1000])]).unwrap();
+    let r = feed(&mut c, now, &[data(0, &[1; 1001])]);
+    assert!(matches!(
+        assert_failed(&mut c, now, r, Blame::PeerMisbehaved),
+        ConnError::Frame(FrameError::TooLarge {
+            len: 1001,
+            max: 1000
+        })
+    ));
+}
+
+#[test]
+fn streams_beyond_the_cap_are_reset_and_the_others_carry_on() {
+    let limits = MuxLimits {
+        max_streams: 4,
+        ..MuxLimits::default()
+    };
+    let (mut c, now) = core_with(Config::default(), limits);
+    let frames: Vec<_> = (0..6).map(open).collect();
+    feed(&mut c, now, &frames).unwrap();
+    assert_eq!(c.num_streams(), 4);
+    assert_eq!(
+        drain_output(&mut c, now),
+        vec![
+            (Header::new(4, Flag::ResetReceiver, 0), vec![]),
+            (Header::new(5, Flag::ResetReceiver, 0), vec![]),
+        ]
+    );
+    // What the remote still sends on a refused stream is ignored.
+    feed(&mut c, now, &[data(4, b"late"), close(5), reset(4)]).unwrap();
+    assert_eq!(c.buffered_bytes(), 0);
+    // Existing streams carry on.
+    feed(&mut c, now, &[data(0, b"hi")]).unwrap();
+    let s = c.accept().unwrap();
+    assert_eq!(read_all(&mut c, s), b"hi");
+    assert!(c.error().is_none());
+    assert!(drain_output(&mut c, now).is_empty());
+}
+
+#[test]
+fn accept_backlog_overflow_resets_excess_streams() {
+    let limits = MuxLimits {
+        max_accept_backlog: 2,
+        ..MuxLimits::default()
+    };
+    let (mut c, now) = core_with(Config::default(), limits);
+    feed(&mut c, now, &[open(0), open(1), open(2)]).unwrap();
+    assert_eq!(c.pending_accepts(), 2);
+    assert_eq!(
+        drain_output(&mut c, now),
+        vec![(Header::new(2, Flag::ResetReceiver, 0), vec![])]
+    );
+    // Accepting makes room again.
+    assert_eq!(c.accept(), Some(theirs(0)));
+    feed(&mut c, now, &[open(3)]).unwrap();
+    assert_eq!(c.pending_accepts(), 2);
+    assert!(drain_output(&mut c, now).is_empty());
+}
+
+#[test]
+fn buffer_overflow_resets_only_that_stream() {
+    let cfg = Config {
+        max_buffer_per_stream: 1000,
+        ..Config::default()
+    };
+    let (mut c, now) = core_with(cfg, MuxLimits::default());
+    feed(&mut c, now, &[open(0), open(1)]).unwrap();
+    let s0 = c.accept().unwrap();
+    let s1 = c.accept().unwrap();
+    // Up to the cap is fine.
+    feed(&mut c, now, &[data(0, &[1; 600]), data(0, &[2; 400])]).unwrap();
+    assert_eq!(c.stream_buffered(s0), Some(1000));
+    drain_events(&mut c);
+    // One more byte does not fit: that frame is dropped, the stream reset.
+    feed(&mut c, now, &[data(0, &[3; 1]), data(1, b"fine")]).unwrap();
+    assert!(drain_events(&mut c).contains(&Event::Reset(s0)));
+    assert_eq!(
+        drain_output(&mut c, now),
+        vec![(Header::new(0, Flag::ResetReceiver, 0), vec![])]
+    );
+    let limit = ResetReason::BufferOverflow { limit: 1000 };
+    assert_eq!(c.reset_reason(s0), Some(limit));
+    assert_eq!(c.write(s0, b"x"), Err(StreamError::Reset(limit)));
+    // The reader gets every byte accepted before, then the typed reason.
+    let mut want = vec![1u8; 600];
+    want.extend_from_slice(&[2; 400]);
+    assert_eq!(read_all(&mut c, s0), want);
+    assert_eq!(c.read(s0, &mut [0; 1]), Err(StreamError::Reset(limit)));
+    assert_eq!(limit.blame(), Blame::Local);
+    // Later data for it is ignored; the other stream and the connection
+    // carry on.
+    feed(&mut c, now, &[data(0, &[4; 500]), data(1, b"!")]).unwrap();
+    assert_eq!(read_all(&mut c, s1), b"fine!");
+    assert!(c.error().is_none());
+    c.detach(s0);
+    assert_eq!(c.buffered_bytes(), 0);
+    assert!(drain_output(&mut c, now).is_empty(), "reset sent only once");
+}
+
+#[test]
+fn unaccepted_stream_overflowing_is_dropped_from_the_backlog() {
+    let cfg = Config {
+        max_buffer_per_stream: 100,
+        ..Config::default()
+    };
+    let (mut c, now) = core_with(cfg, MuxLimits::default());
+    feed(
+        &mut c,
+        now,
+        &[open(0), data(0, &[0; 100]), data(0, &[0; 1])],
+    )
+    .unwrap();
+    assert_eq!((c.pending_accepts(), c.num_streams()), (0, 0));
+    assert_eq!(c.buffered_bytes(), 0);
+    assert_eq!(
+        drain_output(&mut c, now),
+        vec![(Header::new(0, Flag::ResetReceiver, 0), vec![])]
+    );
+}
+
+#[test]
+fn connection_buffer_cap_resets_the_stream_that_does_not_fit() {
+    let cfg = Config {
+        max_buffer_per_stream: 1000,
+        max_buffer_per_connection: 1500,
+        ..Config::default()
+    };
+    let (mut c, now) = core_with(cfg, MuxLimits::default());
+    feed(&mut c, now, &[open(0), open(1)]).unwrap();
+    let s0 = c.accept().unwrap();
+    let s1 = c.accept().unwrap();
+    feed(&mut c, now, &[data(0, &[0; 900]), data(1, &[1; 600])]).unwrap();
+    assert_eq!(c.buffered_bytes(), 1500);
+    feed(&mut c, now, &[data(1, &[1; 1])]).unwrap();
+    let full = ResetReason::ConnectionBufferFull { limit: 1500 };
+    assert_eq!(c.reset_reason(s1), Some(full));
+    assert_eq!(c.reset_reason(s0), None);
+    assert_eq!(read_all(&mut c, s1).len(), 600);
+    assert_eq!(c.read(s1, &mut [0; 1]), Err(StreamError::Reset(full)));
+    // Reading frees room for the other stream.
+    assert_eq!(read_all(&mut c, s0).len(), 900);
+    feed(&mut c, now, &[data(0, &[0; 1000])]).unwrap();
+    assert_eq!(c.stream_buffered(s0), Some(1000));
+    assert!(c.error().is_none());
+}
+
+#[test]
+fn rapid_reset_flood_closes_the_connection() {
+    let limits = MuxLimits {
+        max_rapid_resets: 10,
+        ..MuxLimits::default()
+    };
+    let (mut c, now) = core_with(Config::default(), limits);
+    let mut id = 0;
+    let mut batch = |n: usize| {
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push(open(id));
+            v.push(data(id, b"req"));
+            v.push(reset(id));
+            id += 1;
+        }
+        v
+    };
+    // Up to the cap: fine, nothing reaches the backlog, nothing is owed.
+    feed(&mut c, now, &batch(10)).unwrap();
+    assert_eq!((c.pending_accepts(), c.num_streams()), (0, 0));
+    assert!(drain_output(&mut c, now).is_empty());
+    // Spread beyond the window, more are fine.
+    let later = now + Duration::from_secs(11);
+    feed(&mut c, later, &batch(10)).unwrap();
+    // One more within the window: flood.
+    let r = feed(&mut c, later, &batch(1));
+    let e = assert_failed(&mut c, later, r, Blame::PeerMisbehaved);
+    assert!(
+        matches!(e, ConnError::RapidResetFlood { count: 11, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn resets_after_accept_are_not_rapid_resets() {
+    let limits = MuxLimits {
+        max_rapid_resets: 2,
+        ..MuxLimits::default()
+    };
+    let (mut c, now) = core_with(Config::default(), limits);
+    for id in 0..10 {
+        feed(&mut c, now, &[open(id)]).unwrap();
+        let s = c.accept().unwrap();
+        feed(&mut c, now, &[reset(id)]).unwrap();
+        assert!(drain_events(&mut c).contains(&Event::Reset(s)));
+        assert_eq!(
+            c.read(s, &mut [0; 1]),
+            Err(StreamError::Reset(ResetReason::Remote))
+        );
+        c.detach(s);
+    }
+    assert!(c.error().is_none());
+    assert_eq!(c.num_streams(), 0);
+}
+
+#[test]
+fn data_after_close_resets_only_that_stream() {
+    let (mut c, now) = core();
+    feed(
+        &mut c,
+        now,
+        &[open(0), data(0, b"ab"), close(0), open(1), data(1, b"c")],
+    )
+    .unwrap();
+    let s0 = c.accept().unwrap();
+    let s1 = c.accept().unwrap();
+    feed(&mut c, now, &[data(0, b"zz"), data(1, b"d")]).unwrap();
+    assert!(drain_events(&mut c).contains(&Event::Reset(s0)));
+    assert_eq!(read_all(&mut c, s0), b"ab");
+    let e = c.read(s0, &mut [0; 4]);
+    assert_eq!(e, Err(StreamError::Reset(ResetReason::DataAfterClose)));
+    assert_eq!(ResetReason::DataAfterClose.blame(), Blame::PeerMisbehaved);
+    assert_eq!(read_all(&mut c, s1), b"cd");
+    assert_eq!(
+        drain_output(&mut c, now),
+        vec![(Header::new(0, Flag::ResetReceiver, 0), vec![])]
+    );
+    assert!(c.error().is_none());
+    // A second close is ignored.
+    feed(&mut c, now, &[close(1), close(1)]).unwrap();
+    assert!(at_eof(&mut c, s1));
+}
+
+#[test]
+fn a_frame_for_a_stream_of_ours_we_never_opened_is_an_error() {
+    // Typically a peer that inverted the Initiator/Receiver flags.
+    let (mut c, now) = core();
+    let s = c.open().unwrap();
+    drain_output(&mut c, now);
+    // Our stream 0 exists: Receiver frames for it are fine.
+    feed(&mut c, now, &[frame(0, Flag::MessageReceiver, b"ok")]).unwrap();
+    assert_eq!(read_all(&mut c, s), b"ok");
+    for flag in [
+        Flag::MessageReceiver,
+        Flag::CloseReceiver,
+        Flag::ResetReceiver,
+    ] {
+        let (mut c, now) = core();
+        c.open().unwrap();
+        let r = feed(&mut c, now, &[frame(1, flag, b"")]);
+        assert_eq!(
+            assert_failed(&mut c, now, r, Blame::PeerMisbehaved),
+            ConnError::UnknownStream(1)
+        );
+    }
+}
+
+#[test]
+fn frames_for_unknown_remote_streams_are_ignored_without_an_answer() {
+    let (mut c, now) = core();
+    feed(&mut c, now, &[open(0)]).unwrap();
+    let s = c.accept().unwrap();
+    // Never-opened remote ids: data, close, reset; nothing owed, nothing kept.
+    feed(
+        &mut c,
+        now,
+        &[data(7, &[1; 5000]), close(8), reset(9), data(0, b"x")],
+    )
+    .unwrap();
+    assert_eq!(read_all(&mut c, s), b"x");
+    assert!(drain_output(&mut c, now).is_empty());
+    assert_eq!((c.num_streams(), c.buffered_bytes()), (1, 0));
+    assert!(c.error().is_none());
+}
+
+#[test]
+fn frames_for_closed_streams_are_ignored() {
+    let (mut c, now) = core();
+    let ours = c.open().unwrap();
+    feed(&mut c, now, &[open(0), open(1)]).unwrap();
+    let s0 = c.accept().unwrap();
+    let s1 = c.accept().unwrap();
+    c.reset(s0).unwrap();
+    c.detach(s0);
+    c.reset(ours).unwrap();
+    c.detach(ours);
+    drain_output(&mut c, now);
+    // In-flight frames for both closed streams, then real data.
+    let big = vec![1u8; 100_000];
+    feed(
+        &mut c,
+        now,
+        &[
+            data(0, &big),
+            close(0),
+            reset(0),
+            frame(0, Flag::MessageReceiver, b"late"),
+            frame(0, Flag::CloseReceiver, b""),
+            data(1, b"z"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(read_all(&mut c, s1), b"z");
+    assert!(drain_output(&mut c, now).is_empty());
+    assert!(c.error().is_none());
+    assert_eq!(c.buffered_bytes(), 0);
+}
+
+#[test]
+fn ignored_bodies_are_discarded_as_they_stream_in() {
+    let (mut c, now) = core();
+    let mut buf = BytesMut::new();
+    Header::new(42, Flag::MessageInitiator, MAX_FRAME_SIZE).encode_into(&mut buf);
+    buf.extend_from_slice(&[0u8; 4096]);
+    c.handle_input(now, &mut buf).unwrap();
+    assert!(buf.is_empty());
+    assert_eq!(c.buffered_bytes(), 0);
+    c.check_invariants();
+}
+
+#[test]
+fn duplicate_new_stream_is_an_error_but_reuse_after_close_is_a_new_stream() {
+    let (mut c, now) = core();
+    feed(&mut c, now, &[open(3)]).unwrap();
+    let r = feed(&mut c, now, &[open(3)]);
+    assert_eq!(
+        assert_failed(&mut c, now, r, Blame::PeerMisbehaved),
+        ConnError::DuplicateStream(3)
+    );
+
+    let (mut c, now) = core();
+    feed(&mut c, now, &[open(3), data(3, b"first"), close(3)]).unwrap();
+    let s = c.accept().unwrap();
+    assert_eq!(read_all(&mut c, s), b"first");
+    c.finish(s).unwrap();
+    drain_output(&mut c, now);
+    c.detach(s);
+    assert_eq!(c.num_streams(), 0);
+    feed(&mut c, now, &[open(3), data(3, b"second")]).unwrap();
+    let s = c.accept().unwrap();
+    assert_eq!(read_all(&mut c, s), b"second");
+}
+
+#[test]
+fn names_and_bodies_of_control_frames_are_skipped() {
+    let (mut c, now) = core();
+    feed(
+        &mut c,
+        now,
+        &[
+            frame(0, Flag::NewStream, b"a stream name"),
+            data(0, b"x"),
+            frame(0, Flag::CloseInitiator, b"junk"),
+            frame(1, Flag::NewStream, b"other"),
+            frame(1, Flag::ResetInitiator, b"junk"),
+        ],
+    )
+    .unwrap();
+    let s = c.accept().unwrap();
+    assert_eq!(read_all(&mut c, s), b"x");
+    assert!(at_eof(&mut c, s));
+    assert_eq!(c.pending_accepts(), 0);
+}
+
+#[test]
+fn refusals_while_not_reading_are_bounded() {
+    let cfg = Config {
+        max_pending_control: 32,
+        ..Config::default()
+    };
+    let limits = MuxLimits {
+        max_accept_backlog: 4,
+        ..MuxLimits::default()
+    };
+    let (mut c, now) = core_with(cfg.clone(), limits.clone());
+    let frames: Vec<_> = (0..36).map(open).collect();
+    feed(&mut c, now, &frames).unwrap();
+    assert_eq!((c.pending_accepts(), c.pending_control()), (4, 32));
+    let r = feed(&mut c, now, &[open(100)]);
+    assert_eq!(
+        assert_failed(&mut c, now, r, Blame::PeerMisbehaved),
+        ConnError::ControlQueueFull(32)
+    );
+
+    // The same from a remote that reads our resets is fine.
+    let (mut c, now) = core_with(cfg, limits);
+    for round in 0..50u64 {
+        let frames: Vec<_> = (0..30).map(|i| open(1000 + round * 30 + i)).collect();
+        feed(&mut c, now, &frames).unwrap();
+        drain_output(&mut c, now);
+    }
+    assert_eq!(c.pending_control(), 0);
+    assert!(c.error().is_none());
+}
+
+#[test]
+fn transport_closed_is_a_local_error_and_keeps_buffered_data() {
+    let (mut c, now) = core();
+    feed(
+        &mut c,
+        now,
+        &[open(0), data(0, b"abc"), open(1), data(1, b"d"), close(1)],
+    )
+    .unwrap();
+    let s0 = c.accept().unwrap();
+    let s1 = c.accept().unwrap();
+    c.handle_transport_closed(None);
+    assert!(c.is_closed());
+    assert!(drain_events(&mut c).contains(&Event::Closed));
+    assert_eq!(read_all(&mut c, s0), b"abc");
+    assert_eq!(
+        c.read(s0, &mut [0; 1]),
+        Err(StreamError::Connection(ConnError::TransportClosed))
+    );
+    // A stream the remote had closed still reads to a clean end.
+    assert_eq!(read_all(&mut c, s1), b"d");
+    assert!(at_eof(&mut c, s1));
+    assert_eq!(c.error().map(ConnError::blame), Some(Blame::Local));
+    assert!(matches!(
+        c.accept_error(),
+        Some(MuxError::Failed {
+            blame: Blame::Local,
+            ..
+        })
+    ));
+    c.detach(s0);
+    c.detach(s1);
+    assert_eq!((c.num_streams(), c.buffered_bytes()), (0, 0));
+}
+
+#[test]
+fn transport_closed_after_our_close_is_not_an_error() {
+    let (mut c, _now) = core();
+    c.close();
+    assert!(c.is_closed());
+    c.handle_transport_closed(None);
+    assert_eq!(c.error(), None);
+    assert!(matches!(c.accept_error(), Some(MuxError::Closed)));
+}
+
+#[test]
+fn partial_frames_are_consumed_incrementally() {
+    let (mut c, now) = core();
+    let bytes = wire(&[
+        frame(1 << 40, Flag::NewStream, b"name"),
+        frame(1 << 40, Flag::MessageInitiator, b"hello world"),
+    ]);
+    let mut src = BytesMut::new();
+    for b in bytes.iter() {
+        src.extend_from_slice(&[*b]);
+        c.handle_input(now, &mut src).unwrap();
+        assert!(src.len() < 19, "never holds more than a partial prefix");
+        c.check_invariants();
+    }
+    let s = c.accept().unwrap();
+    assert_eq!(s, theirs(1 << 40));
+    assert_eq!(read_all(&mut c, s), b"hello world");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16)) {
+        let (mut c, now) = core();
+        let mut src = BytesMut::new();
+        for chunk in chunks {
+            src.extend_from_slice(&chunk);
+            let r = c.handle_input(now, &mut src);
+            c.check_invariants();
+            while let Some(ev) = c.poll_event() {
+                if let Event::InboundStream(_) = ev {
+                    c.accept();
+                }
+            }
+            let mut out = BytesMut::new();
+            c.poll_transmit(now, &mut out, 4096);
+            prop_assert!(out.len() <= 4096);
+            if let Err(e) = r {
+                prop_assert_eq!(c.error(), Some(&e));
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_valid_frames_never_panic(frames in prop::collection::vec((0u64..6, 0u8..7, 0u32..300), 0..60)) {
+        let cfg = Config { max_buffer_per_stream: 1000, max_buffer_per_connection: 2500, max_pending_control: 8, ..Config::default() };
+        let limits = MuxLimits { max_streams: 4, max_accept_backlog: 2, max_rapid_resets: 3, ..MuxLimits::default() };
+        let (mut c, now) = core_with(cfg, limits);
+        let mut held = Vec::new();
+        let mut src = BytesMut::new();
+        for (i, (id, flag, len)) in frames.into_iter().enumerate() {
+            if i % 7 == 3 && held.len() < 2 && let Ok(s) = c.open() {
+                held.push(s);
+            }
+            let h = Header::new(id, Flag::from_u8(flag).unwrap(), len);
+            h.encode_into(&mut src);
+            src.extend_from_slice(&vec![0xab; len as usize]);
+            let r = c.handle_input(now, &mut src);
+            c.check_invariants();
+            while c.poll_event().is_some() {}
+            if let Some(s) = c.accept() {
+                held.push(s);
+            }
+            if i % 5 == 0 {
+                for &s in &held {
+                    let _ = c.read(s, &mut [0; 100]);
+                }
+            }
+            c.poll_transmit(now, &mut BytesMut::new(), 1 << 16);
+            if r.is_err() {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The real tokio driver over an in-memory duplex pipe.
+
+use std::io;
+use std::time::Duration;
+
+use plexus_core::{
+    Blame, MuxError, MuxLimits, MuxStats, MuxedConn, MuxedStream, MuxerUpgrade, Role,
+};
+use plexus_mplex::{
+    Config, ConnError, Connection, MplexConfig, PROTOCOL, ResetReason, StreamError,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn pair_with(a: MplexConfig, b: MplexConfig) -> (Connection, Connection) {
+    let (x, y) = tokio::io::duplex(256 * 1024);
+    (a.connect(x), b.connect(y))
+}
+
+fn pair() -> (Connection, Connection) {
+    pair_with(MplexConfig::default(), MplexConfig::default())
+}
+
+fn pattern(seed: u32, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(131)
+                .wrapping_add(seed.wrapping_mul(17)) as u8
+        })
+        .collect()
+}
+
+async fn timed<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .expect("test timed out")
+}
+
+fn stats(c: &Connection) -> MuxStats {
+    MuxedConn::stats(c)
+}
+
+/// The `StreamError` inside an `io::Error` from a stream handle.
+fn stream_error(e: &io::Error) -> Option<StreamError> {
+    e.get_ref()
+        .and_then(|e| e.downcast_ref::<StreamError>())
+        .cloned()
+}
+
+async fn settle(conns: &[&Connection]) {
+    for _ in 0..200 {
+        if conns.iter().all(|c| stats(c) == MuxStats::default()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn sixteen_mib_on_one_stream_byte_exact() {
+    timed(async {
+        let (a, b) = pair();
+        let data = pattern(1, 16 << 20);
+        let want = data.clone();
+        let mut s = a.open_stream().unwrap();
+        let writer = tokio::spawn(async move {
+            s.write_all(&data).await.unwrap();
+            s.shutdown().await.unwrap();
+            let mut ack = [0u8; 8];
+            s.read_exact(&mut ack).await.unwrap();
+            u64::from_be_bytes(ack)
+        });
+        // Accept and read in a task of its own, as an application does:
+        // mplex has no flow control, and this current-thread runtime polls
+        // the test's own future only every 61 task polls, long enough for
+        // more than `max_buffer_per_stream` to arrive (the stream would be
+        // reset, as `a_reader_that_falls_behind_is_reset…` shows).
+        let b = std::sync::Arc::new(b);
+        let b2 = b.clone();
+        let reader = tokio::spawn(async move {
+            let mut r = b2.accept_stream().await.unwrap();
+            let mut got = Vec::with_capacity(want.len());
+            r.read_to_end(&mut got).await.unwrap();
+            assert!(got == want, "byte-exact transfer");
+            r.write_all(&(got.len() as u64).to_be_bytes())
+                .await
+                .unwrap();
+            r.shutdown().await.unwrap();
+        });
+        reader.await.unwrap();
+        assert_eq!(writer.await.unwrap(), 16 << 20);
+        settle(&[&a, &b]).await;
+        assert_eq!(stats(&a), MuxStats::default());
+        assert_eq!(stats(&b), MuxStats::default());
+        a.close_conn().await;
+        assert!(a.driver_finished());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_parallel_streams_echo_byte_exact() {
+    timed(async {
+        let (a, b) = pair();
+        let server = tokio::spawn(async move {
+            let mut tasks = Vec::new();
+            for _ in 0..100 {
+                let mut s = b.accept_stream().await.unwrap();
+                tasks.push(tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    s.read_to_end(&mut buf).await.unwrap();
+                    s.write_all(&buf).await.unwrap();
+                    s.shutdown().await.unwrap();
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            b
+        });
+        let a = std::sync::Arc::new(a);
+        let mut clients = Vec::new();
+        for i in 0..100u32 {
+            let a = a.clone();
+            clients.push(tokio::spawn(async move {
+                let data = pattern(i, 64 * 1024);
+                let mut s = a.open_stream().unwrap();
+                let (mut r, mut w) = tokio::io::split(&mut s);
+                let send = async {
+                    w.write_all(&data).await.unwrap();
+                    w.shutdown().await.unwrap();
+                };
+                let mut back = Vec::new();
+                let recv = r.read_to_end(&mut back);
+                let ((), n) = tokio::join!(send, recv);
+                n.unwrap();
+                assert!(back == data, "stream {i} echoed byte-exact");
+            }));
+        }
+        for c in clients {
+            c.await.unwrap();
+        }
+        let b = server.await.unwrap();
+        settle(&[&a, &b]).await;
+        assert_eq!(stats(&a), MuxStats::default());
+        assert_eq!(stats(&b), MuxStats::default());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn half_close_lets_the_other_side_answer() {
+    timed(async {
+        let (a, b) = pair();
+        let mut s = a.open_stream().unwrap();
+        s.write_all(b"request").await.unwrap();
+        s.shutdown().await.unwrap();
+        assert_eq!(
+            s.write_all(b"x").await.unwrap_err().kind(),
+            io::ErrorKind::BrokenPipe
+        );
+        let mut r = b.accept_stream().await.unwrap();
+        let mut req = Vec::new();
+        r.read_to_end(&mut req).await.unwrap();
+        assert_eq!(req, b"request");
+        r.write_all(b"response").await.unwrap();
+        r.shutdown().await.unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).await.unwrap();
+        assert_eq!(resp, b"response");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reset_is_an_io_error_with_its_reason() {
+    timed(async {
+        let (a, b) = pair();
+        let mut s = a.open_stream().unwrap();
+        s.write_all(b"x").await.unwrap();
+        let mut r = b.accept_stream().await.unwrap();
+        let mut one = [0u8; 1];
+        r.read_exact(&mut one).await.unwrap();
+        MuxedStream::reset(&mut s);
+        let err = r.read(&mut one).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            stream_error(&err),
+            Some(StreamError::Reset(ResetReason::Remote))
+        );
+        let err = r.write_all(b"y").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        // Dropping an open stream resets it too.
+        let mut s2 = a.open_stream().unwrap();
+        s2.write_all(b"z").await.unwrap();
+        let mut r2 = b.accept_stream().await.unwrap();
+        r2.read_exact(&mut one).await.unwrap();
+        drop(s2);
+        assert_eq!(
+            r2.read(&mut one).await.unwrap_err().kind(),
+            io::ErrorKind::ConnectionReset
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reader_that_falls_behind_is_reset_and_the_rest_carries_on() {
+    timed(async {
+        let cfg = Config {
+            max_buffer_per_stream: 64 * 1024,
+            ..Config::default()
+        };
+        let (a, b) = pair_with(
+            MplexConfig::default(),
+            MplexConfig::new(cfg, MuxLimits::default()),
+        );
+        let mut slow = a.open_stream().unwrap();
+        let mut other = a.open_stream().unwrap();
+        slow.write_all(b"first").await.unwrap();
+        let mut slow_r = b.accept_stream().await.unwrap();
+        let mut other_r = b.accept_stream().await.unwrap();
+        // b never reads `slow`: a keeps writing until it learns of the reset.
+        let chunk = vec![7u8; 16 * 1024];
+        let err = loop {
+            if let Err(e) = slow.write_all(&chunk).await {
+                break e;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            stream_error(&err),
+            Some(StreamError::Reset(ResetReason::Remote))
+        );
+        // b's reader gets what was buffered, then the typed reason.
+        let mut got = Vec::new();
+        let err = slow_r.read_to_end(&mut got).await.unwrap_err();
+        assert!(got.starts_with(b"first") && got.len() <= 64 * 1024);
+        assert_eq!(
+            stream_error(&err),
+            Some(StreamError::Reset(ResetReason::BufferOverflow {
+                limit: 64 * 1024
+            }))
+        );
+        // The other stream and the connection are fine.
+        other.write_all(b"still here").await.unwrap();
+        other.shutdown().await.unwrap();
+        let mut msg = Vec::new();
+        other_r.read_to_end(&mut msg).await.unwrap();
+        assert_eq!(msg, b"still here");
+        assert!(!a.is_closed() && !b.is_closed());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn accept_backlog_overflow_resets_the_excess() {
+    timed(async {
+        let limits = MuxLimits {
+            max_accept_backlog: 4,
+            ..MuxLimits::default()
+        };
+        let (a, b) = pair_with(
+            MplexConfig::default(),
+            MplexConfig::new(Config::default(), limits),
+        );
+        let mut streams = Vec::new();
+        for i in 0..10u8 {
+            let mut s = a.open_stream().unwrap();
+            s.write_all(&[i]).await.unwrap();
+            streams.push(s);
+        }
+        for s in streams.iter_mut().skip(4) {
+            let mut one = [0u8; 1];
+            let e = s.read(&mut one).await.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+        }
+        for i in 0..4u8 {
+            let mut r = b.accept_stream().await.unwrap();
+            let mut one = [0u8; 1];
+            r.read_exact(&mut one).await.unwrap();
+            assert_eq!(one[0], i);
+        }
+        assert!(!b.is_closed() && !a.is_closed());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_after_shutdown_still_delivers() {
+    timed(async {
+        let (a, b) = pair();
+        let data = pattern(9, 3 << 20);
+        let want = data.clone();
+        let mut s = a.open_stream().unwrap();
+        let writer = tokio::spawn(async move {
+            s.write_all(&data).await.unwrap();
+            s.shutdown().await.unwrap();
+            drop(s);
+        });
+        let mut r = b.accept_stream().await.unwrap();
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+        assert!(got == want);
+        drop(r);
+        settle(&[&a, &b]).await;
+        assert_eq!(stats(&a).open_streams, 0);
+        assert_eq!(stats(&b).open_streams, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_flushes_and_the_remote_sees_the_end() {
+    timed(async {
+        let (a, b) = pair();
+        let conn: Box<dyn MuxedConn> = Box::new(a);
+        let mut s = conn.open().await.unwrap();
+        s.write_all(b"bye").await.unwrap();
+        s.shutdown().await.unwrap();
+        conn.close().await;
+        assert!(conn.is_closed());
+        assert!(matches!(conn.open().await, Err(MuxError::Closed)));
+        // b still gets the stream opened before the close, read to its end.
+        let mut r = b.accept_stream().await.unwrap();
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"bye");
+        // mplex has no goodbye: b sees the transport end.
+        match b.accept_stream().await {
+            Err(MuxError::Failed { blame, .. }) => assert_eq!(blame, Blame::Local),
+            other => panic!("{other:?}"),
+        }
+        while !b.driver_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(MuxedConn::is_closed(&b));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transport_failure_reaches_streams_and_accept() {
+    timed(async {
+        let (x, y) = tokio::io::duplex(1024);
+        let a = MplexConfig::default().connect(x);
+        let mut s = a.open_stream().unwrap();
+        s.write_all(b"x").await.unwrap();
+        drop(y); // the remote vanishes
+        let mut buf = [0u8; 1];
+        let e = s.read(&mut buf).await.unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe
+            ),
+            "{e:?}"
+        );
+        match a.accept_stream().await {
+            Err(MuxError::Failed { blame, .. }) => assert_eq!(blame, Blame::Local),
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn muxer_upgrade_seam_and_stats() {
+    timed(async {
+        let cfg = MplexConfig::default();
+        assert_eq!(cfg.protocol(), PROTOCOL);
+        assert_eq!(PROTOCOL, "/mplex/6.7.0");
+        let (x, y) = tokio::io::duplex(64 * 1024);
+        let a = cfg.start(Box::new(x), Role::Initiator);
+        let b = cfg.start(Box::new(y), Role::Responder);
+        let mut s = a.open().await.unwrap();
+        s.write_all(b"ping").await.unwrap();
+        // Wait until b has it buffered, not yet accepted.
+        while b.stats().pending_accepts == 0 || b.stats().buffered_bytes < 4 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            b.stats(),
+            MuxStats {
+                open_streams: 1,
+                buffered_bytes: 4,
+                pending_opens: 0,
+                pending_accepts: 1
+            }
+        );
+        let mut r = b.accept().await.unwrap();
+        let mut buf = [0u8; 4];
+        r.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        assert_eq!(b.stats().buffered_bytes, 0);
+        assert_eq!(b.stats().pending_accepts, 0);
+        assert_eq!(a.stats().open_streams, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn peer_violation_reaches_streams_and_accept_with_blame() {
+    timed(async {
+        let (x, mut raw) = tokio::io::duplex(64 * 1024);
+        let a = MplexConfig::default().connect(x);
+        let mut s = a.open_stream().unwrap();
+        s.write_all(b"hi").await.unwrap();
+        // The raw peer reads NewStream(0) and the data, then sends flag 7.
+        let mut seen = [0u8; 2 + 4];
+        raw.read_exact(&mut seen).await.unwrap();
+        assert_eq!(seen, [0x00, 0x00, 0x02, 0x02, b'h', b'i']);
+        raw.write_all(&[0x07, 0x00]).await.unwrap();
+        let mut buf = [0u8; 1];
+        let e = s.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
+        let inner = e
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ConnError>())
+            .cloned();
+        assert_eq!(
+            inner,
+            Some(ConnError::Frame(
+                plexus_mplex::frame::FrameError::InvalidFlag(7)
+            ))
+        );
+        match a.accept_stream().await {
+            Err(MuxError::Failed { blame, .. }) => assert_eq!(blame, Blame::PeerMisbehaved),
+            other => panic!("{other:?}"),
+        }
+        // The transport is shut down: the peer reads end-of-file.
+        let mut rest = Vec::new();
+        raw.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        assert!(MuxedConn::is_closed(&a));
+    })
+    .await;
+}
