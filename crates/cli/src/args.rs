@@ -35,8 +35,8 @@ pub(crate) struct Global {
     /// Listen on this multiaddr (repeatable).
     #[arg(long = "listen", global = true, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
     pub(crate) listen: Vec<Multiaddr>,
-    /// The stream muxer to use.
-    #[arg(long, global = true, value_enum, default_value_t = Muxer::Yamux)]
+    /// The stream muxers to offer: `auto` offers yamux then mplex; `yamux` or `mplex` offers only that one.
+    #[arg(long, global = true, value_enum, default_value_t = Muxer::Auto)]
     pub(crate) muxer: Muxer,
     /// Give up on any single network operation (dial, ping, identify, perf) after this many seconds.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
@@ -64,8 +64,12 @@ pub(crate) enum KeyKind {
 /// Stream muxers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Muxer {
-    /// /yamux/1.0.0
+    /// yamux, then mplex.
+    Auto,
+    /// /yamux/1.0.0 only.
     Yamux,
+    /// /mplex/6.7.0 only.
+    Mplex,
 }
 
 /// What to do.

@@ -153,6 +153,18 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
     }
     let mut cfg = HostConfig::new(key);
     cfg.listen = listen;
+    let mux = cfg.limits.mux.clone();
+    cfg.muxers = match g.muxer {
+        args::Muxer::Auto => Vec::new(), // the host's default: yamux, then mplex
+        args::Muxer::Yamux => vec![Arc::new(plexus_yamux::YamuxConfig::new(
+            Default::default(),
+            mux,
+        ))],
+        args::Muxer::Mplex => vec![Arc::new(plexus_mplex::MplexConfig::new(
+            Default::default(),
+            mux,
+        ))],
+    };
     let host = Host::new(cfg)
         .await
         .map_err(|e| Failure::Check(format!("cannot start the host: {e}")))?;

@@ -238,3 +238,27 @@ fn keygen_then_peer_id_agree_for_both_key_types() {
     assert_one_line_error(&out);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn muxer_flag_selects_mplex_or_yamux() {
+    let l = listen();
+    for (flag, want) in [
+        ("mplex", "/mplex/6.7.0"),
+        ("yamux", "/yamux/1.0.0"),
+        ("auto", "/yamux/1.0.0"),
+    ] {
+        let out = run(&["--json", "--muxer", flag, "dial", &l.addr, "--count", "1"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let evs = events(&out);
+        assert_eq!(
+            of(&evs, "connection_opened")[0]["muxer"],
+            want,
+            "--muxer {flag}"
+        );
+        assert_eq!(of(&evs, "ping").len(), 1);
+    }
+}

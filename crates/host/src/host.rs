@@ -41,9 +41,10 @@ pub struct HostConfig {
     pub listen: Vec<Multiaddr>,
     /// Every bound of the host.
     pub limits: HostLimits,
-    /// Muxers in preference order. Empty (the default) means yamux
-    /// configured with [`HostLimits::mux`]; muxers given here carry their own
-    /// limits.
+    /// Muxers in preference order. Empty (the default) means yamux, then
+    /// mplex (the consensus spec requires mplex on TCP and gives yamux
+    /// precedence), both configured with [`HostLimits::mux`]; muxers given
+    /// here carry their own limits.
     pub muxers: Vec<Arc<dyn MuxerUpgrade>>,
     /// The application's gater, consulted at each checkpoint after the
     /// built-in one (ban list, caps) allowed the connection.
@@ -229,10 +230,16 @@ impl Host {
         });
         let gate = Arc::new(HostGate(gate_shared.clone()));
         let muxers: Vec<Arc<dyn MuxerUpgrade>> = if cfg.muxers.is_empty() {
-            vec![Arc::new(YamuxConfig::new(
-                plexus_yamux::Config::default(),
-                limits.mux.clone(),
-            ))]
+            vec![
+                Arc::new(YamuxConfig::new(
+                    plexus_yamux::Config::default(),
+                    limits.mux.clone(),
+                )),
+                Arc::new(plexus_mplex::MplexConfig::new(
+                    plexus_mplex::Config::default(),
+                    limits.mux.clone(),
+                )),
+            ]
         } else {
             cfg.muxers
         };

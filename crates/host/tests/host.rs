@@ -731,3 +731,36 @@ async fn dropping_the_last_handle_closes_connections() {
     drop(a2);
     wait_event(&mut eb, is_disconnected(pa)).await;
 }
+
+#[tokio::test]
+async fn yamux_is_preferred_and_mplex_serves_peers_that_only_speak_mplex() {
+    // Two default hosts: yamux.
+    let (a, b) = (host().await, host().await);
+    serve_echo(b.handle("/echo/1", HandlerOpts::default()).unwrap());
+    let conn = a.connect(vec![addr_of(&b)]).await.unwrap();
+    assert_eq!(conn.muxer, "/yamux/1.0.0");
+    assert_eq!(
+        round_trip(&a, b.peer_id(), &["/echo/1"], b"via yamux").await,
+        b"via yamux"
+    );
+
+    // A peer that offers only mplex still reaches a default host.
+    let mplex_only = host_with(|c| {
+        c.muxers = vec![Arc::new(plexus_mplex::MplexConfig::default())];
+    })
+    .await;
+    let conn = mplex_only.connect(vec![addr_of(&b)]).await.unwrap();
+    assert_eq!(conn.muxer, "/mplex/6.7.0");
+    until("b sees the mplex connection", || {
+        b.connection(&mplex_only.peer_id()).is_some()
+    })
+    .await;
+    assert_eq!(
+        b.connection(&mplex_only.peer_id()).unwrap().muxer,
+        "/mplex/6.7.0"
+    );
+    assert_eq!(
+        round_trip(&mplex_only, b.peer_id(), &["/echo/1"], b"via mplex").await,
+        b"via mplex"
+    );
+}
