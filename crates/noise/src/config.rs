@@ -7,7 +7,11 @@ use bytes::BytesMut;
 use plexus_core::{BoxFut, BoxIo, Role, Secured, SecurityError, SecurityUpgrade};
 use plexus_identity::{Keypair, PeerId, PublicKey};
 use snow::params::NoiseParams;
-use snow::resolvers::{BoxedCryptoResolver, DefaultResolver, FallbackResolver, RingResolver};
+use snow::params::{CipherChoice, DHChoice, HashChoice};
+use snow::resolvers::{
+    BoxedCryptoResolver, CryptoResolver, DefaultResolver, FallbackResolver, RingResolver,
+};
+use snow::types::{Cipher, Dh, Hash, Random};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::payload::{PayloadLimits, static_key_message};
@@ -46,6 +50,136 @@ impl CryptoBackend {
             )),
             CryptoBackend::RustCrypto => Box::new(DefaultResolver),
         }
+    }
+}
+
+/// snow's resolver for the handshakes of one [`NoiseConfig`]: the backend's primitives, and an
+/// X25519 ([`CachedDh25519`]) that knows our static key pair, so that snow setting our static
+/// secret (on every handshake) does not recompute its public key.
+struct HandshakeResolver {
+    backend: CryptoBackend,
+    identity: Arc<StaticIdentity>,
+}
+
+impl CryptoResolver for HandshakeResolver {
+    fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+        match self.backend {
+            CryptoBackend::Ring => RingResolver.resolve_rng(),
+            CryptoBackend::RustCrypto => None,
+        }
+        .or_else(|| DefaultResolver.resolve_rng())
+    }
+
+    fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
+        match choice {
+            DHChoice::Curve25519 => Some(Box::new(CachedDh25519 {
+                identity: self.identity.clone(),
+                privkey: [0; DH_LEN],
+                pubkey: [0; DH_LEN],
+            })),
+            _ => None,
+        }
+    }
+
+    fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
+        match self.backend {
+            CryptoBackend::Ring => RingResolver.resolve_hash(choice),
+            CryptoBackend::RustCrypto => None,
+        }
+        .or_else(|| DefaultResolver.resolve_hash(choice))
+    }
+
+    fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
+        match self.backend {
+            CryptoBackend::Ring => RingResolver.resolve_cipher(choice),
+            CryptoBackend::RustCrypto => None,
+        }
+        .or_else(|| DefaultResolver.resolve_cipher(choice))
+    }
+}
+
+/// X25519 (curve25519-dalek, as snow's own `Dh25519`), except that [`Dh::set`] with our static
+/// secret takes the static public key computed once in [`NoiseConfig::new`].
+struct CachedDh25519 {
+    identity: Arc<StaticIdentity>,
+    privkey: [u8; DH_LEN],
+    pubkey: [u8; DH_LEN],
+}
+
+impl CachedDh25519 {
+    fn derive_pubkey(&mut self) {
+        self.pubkey = curve25519_dalek::MontgomeryPoint::mul_base_clamped(self.privkey).to_bytes();
+    }
+}
+
+impl Drop for CachedDh25519 {
+    fn drop(&mut self) {
+        self.privkey.fill(0);
+        std::hint::black_box(&self.privkey);
+    }
+}
+
+impl Dh for CachedDh25519 {
+    fn name(&self) -> &'static str {
+        "25519"
+    }
+
+    fn pub_len(&self) -> usize {
+        DH_LEN
+    }
+
+    fn priv_len(&self) -> usize {
+        DH_LEN
+    }
+
+    fn set(&mut self, privkey: &[u8]) {
+        let n = privkey.len().min(DH_LEN);
+        self.privkey = [0; DH_LEN];
+        self.privkey[..n].copy_from_slice(&privkey[..n]);
+        // Compare without an early exit (both are our own secrets, but keep it constant-time).
+        let same = self
+            .privkey
+            .iter()
+            .zip(&self.identity.secret)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+        if same {
+            self.pubkey = self.identity.public;
+        } else {
+            self.derive_pubkey();
+        }
+    }
+
+    fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
+        let mut bytes = [0u8; DH_LEN];
+        rng.try_fill_bytes(&mut bytes)?;
+        self.privkey = bytes;
+        bytes.fill(0);
+        std::hint::black_box(&bytes);
+        self.derive_pubkey();
+        Ok(())
+    }
+
+    fn pubkey(&self) -> &[u8] {
+        &self.pubkey
+    }
+
+    fn privkey(&self) -> &[u8] {
+        &self.privkey
+    }
+
+    fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
+        let theirs: [u8; DH_LEN] = pubkey
+            .get(..DH_LEN)
+            .and_then(|p| p.try_into().ok())
+            .ok_or(snow::Error::Dh)?;
+        let shared = curve25519_dalek::MontgomeryPoint(theirs)
+            .mul_clamped(self.privkey)
+            .to_bytes();
+        out.get_mut(..DH_LEN)
+            .ok_or(snow::Error::Dh)?
+            .copy_from_slice(&shared);
+        Ok(())
     }
 }
 
@@ -197,7 +331,11 @@ impl NoiseConfig {
 
     /// A snow builder with our static key, prologue and backend.
     pub(crate) fn builder(&self) -> Result<snow::Builder<'_>, snow::Error> {
-        snow::Builder::with_resolver(self.params.clone(), self.backend.resolver())
+        let resolver = HandshakeResolver {
+            backend: self.backend,
+            identity: self.identity.clone(),
+        };
+        snow::Builder::with_resolver(self.params.clone(), Box::new(resolver))
             .local_private_key(&self.identity.secret)?
             .prologue(&self.prologue)
     }
@@ -277,5 +415,45 @@ impl SecurityUpgrade for NoiseConfig {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dh_of(config: &NoiseConfig) -> CachedDh25519 {
+        CachedDh25519 {
+            identity: config.identity.clone(),
+            privkey: [0; DH_LEN],
+            pubkey: [0; DH_LEN],
+        }
+    }
+
+    #[test]
+    fn cached_dh_matches_snows_x25519() {
+        let config = NoiseConfig::new(Keypair::generate_ed25519());
+        let resolver = DefaultResolver;
+        // Our static key: the cached public key is the one snow's X25519 derives.
+        let mut ours = dh_of(&config);
+        ours.set(&config.identity.secret);
+        let mut reference = resolver.resolve_dh(&DHChoice::Curve25519).unwrap();
+        reference.set(&config.identity.secret);
+        assert_eq!(ours.pubkey(), reference.pubkey());
+        assert_eq!(ours.pubkey(), &config.static_public_key()[..]);
+        // Any other key is derived, and agreement matches snow's both ways.
+        let mut other = dh_of(&config);
+        other.set(&[7u8; DH_LEN]);
+        let mut other_ref = resolver.resolve_dh(&DHChoice::Curve25519).unwrap();
+        other_ref.set(&[7u8; DH_LEN]);
+        assert_eq!(other.pubkey(), other_ref.pubkey());
+        let (mut a, mut b, mut c) = ([0u8; DH_LEN], [0u8; DH_LEN], [0u8; DH_LEN]);
+        ours.dh(other.pubkey(), &mut a).unwrap();
+        other.dh(ours.pubkey(), &mut b).unwrap();
+        reference.dh(other_ref.pubkey(), &mut c).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_ne!(a, [0u8; DH_LEN]);
+        assert!(ours.dh(&[1u8; 31], &mut a).is_err());
     }
 }

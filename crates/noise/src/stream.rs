@@ -4,7 +4,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use crate::framer::frame_len;
 use crate::{LEN_PREFIX_LEN, MAX_FRAME_LEN, MAX_PLAINTEXT_LEN, NoiseError, NoiseFramer, TAG_LEN};
@@ -35,16 +36,18 @@ const RAW_CAP: usize = WIRE_FRAME + READ_CHUNK;
 /// error carrying [`NoiseError::TruncatedFrame`].
 ///
 /// Memory per stream is bounded: about 80 KiB raw + 64 KiB plaintext to read, 64 KiB + 64 KiB
-/// to write, all allocated once. Errors surface as `io::Error`s whose inner error is a
+/// to write. Every buffer is allocated on first use and released when the stream goes idle (the
+/// read buffers when the inner stream has nothing more to read and nothing is buffered, the
+/// write buffers when a flush completes), so an idle stream holds no I/O buffer. The raw buffer
+/// is read into without zero-filling it. Errors surface as `io::Error`s whose inner error is a
 /// [`NoiseError`]; after a Noise error a direction stays failed ([`NoiseError::Poisoned`]).
 pub struct NoiseStream<T> {
     inner: T,
     framer: NoiseFramer,
-    /// Ciphertext read from `inner`: `raw[raw_start..raw_end]` is unconsumed.
-    raw: Vec<u8>,
-    raw_start: usize,
-    raw_end: usize,
-    /// Decrypted plaintext not yet read: `plain[plain_start..plain_end]`. Empty until needed.
+    /// Unconsumed ciphertext read from `inner` (capacity at most `RAW_CAP`; none while idle).
+    raw: BytesMut,
+    /// Decrypted plaintext not yet read: `plain[plain_start..plain_end]`. Empty until needed,
+    /// released when idle; its length (all initialised) only grows to the largest frame met.
     plain: Vec<u8>,
     plain_start: usize,
     plain_end: usize,
@@ -53,9 +56,12 @@ pub struct NoiseStream<T> {
     /// An error met after some plaintext was already handed out in the same call: reported
     /// by the next read, so that nothing decrypted before it is lost.
     read_error: Option<NoiseError>,
-    /// Plaintext waiting to fill a frame (capacity `MAX_PLAINTEXT_LEN`).
+    /// Plaintext waiting to fill a frame (capacity `MAX_PLAINTEXT_LEN` once used; none while
+    /// idle).
     wplain: Vec<u8>,
-    /// One encrypted frame being written to `inner`: `wire[wire_start..wire_end]`.
+    /// One encrypted frame being written to `inner`: `wire[wire_start..wire_end]`. Its length
+    /// (all initialised, so never zero-filled again while in use) grows to the largest frame
+    /// sealed; released when a flush completes.
     wire: Vec<u8>,
     wire_start: usize,
     wire_end: usize,
@@ -68,7 +74,7 @@ impl<T> std::fmt::Debug for NoiseStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NoiseStream")
             .field("framer", &self.framer)
-            .field("raw_buffered", &(self.raw_end - self.raw_start))
+            .field("raw_buffered", &self.raw.len())
             .field("plain_buffered", &(self.plain_end - self.plain_start))
             .field("write_buffered", &self.wplain.len())
             .field("wire_pending", &(self.wire_end - self.wire_start))
@@ -84,17 +90,15 @@ impl<T> NoiseStream<T> {
         NoiseStream {
             inner,
             framer,
-            raw: vec![0; RAW_CAP],
-            raw_start: 0,
-            raw_end: 0,
+            raw: BytesMut::new(),
             plain: Vec::new(),
             plain_start: 0,
             plain_end: 0,
             read_eof: false,
             read_failed: false,
             read_error: None,
-            wplain: Vec::with_capacity(MAX_PLAINTEXT_LEN),
-            wire: vec![0; WIRE_FRAME],
+            wplain: Vec::new(),
+            wire: Vec::new(),
             wire_start: 0,
             wire_end: 0,
             write_failed: false,
@@ -146,6 +150,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> NoiseStream<T> {
         } else {
             plaintext
         };
+        // Grow the (initialised) wire buffer to this frame; only new bytes are zeroed.
+        let need = LEN_PREFIX_LEN + src.len() + TAG_LEN;
+        if self.wire.len() < need {
+            self.wire.resize(need.min(WIRE_FRAME), 0);
+        }
         match self.framer.encrypt_frame(src, &mut self.wire) {
             Ok(n) => {
                 self.wire_start = 0;
@@ -196,6 +205,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> NoiseStream<T> {
             return Poll::Ready(Ok(MAX_PLAINTEXT_LEN));
         }
         let n = buf.len().min(MAX_PLAINTEXT_LEN - self.wplain.len());
+        if self.wplain.capacity() == 0 {
+            self.wplain.reserve_exact(MAX_PLAINTEXT_LEN);
+        }
         self.wplain.extend_from_slice(&buf[..n]);
         if self.wplain.len() == MAX_PLAINTEXT_LEN && wire_idle {
             self.seal(true, &[])?;
@@ -234,11 +246,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
                 }
             }
             // 2. A whole frame in the raw buffer.
-            let need = frame_len(&this.raw[this.raw_start..this.raw_end]);
+            let need = frame_len(&this.raw);
             if let Some(total) = need
-                && this.raw_end - this.raw_start >= total
+                && this.raw.len() >= total
             {
-                let ct = &this.raw[this.raw_start + LEN_PREFIX_LEN..this.raw_start + total];
+                let ct = &this.raw[LEN_PREFIX_LEN..total];
                 let ct_len = total - LEN_PREFIX_LEN;
                 let result = if buf.remaining() >= ct_len {
                     // Straight into the caller's buffer.
@@ -247,8 +259,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
                         .decrypt_frame(ct, dst)
                         .inspect(|&n| buf.advance(n))
                 } else {
-                    if this.plain.is_empty() {
-                        this.plain = vec![0; MAX_FRAME_LEN];
+                    // Only bytes never used before are zeroed.
+                    if this.plain.len() < ct_len {
+                        if this.plain.capacity() == 0 {
+                            this.plain.reserve_exact(MAX_FRAME_LEN);
+                        }
+                        this.plain.resize(ct_len, 0);
                     }
                     this.framer
                         .decrypt_frame(ct, &mut this.plain[..ct_len])
@@ -269,11 +285,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
                         return Poll::Ready(Err(e.into_io()));
                     }
                 }
-                this.raw_start += total;
-                if this.raw_start == this.raw_end {
-                    this.raw_start = 0;
-                    this.raw_end = 0;
-                }
+                this.raw.advance(total);
                 continue;
             }
             // 3. Need more ciphertext; never wait once something was delivered.
@@ -281,7 +293,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
                 return Poll::Ready(Ok(()));
             }
             if this.read_eof {
-                let have = this.raw_end - this.raw_start;
+                let have = this.raw.len();
                 if have == 0 {
                     return Poll::Ready(Ok(()));
                 }
@@ -290,23 +302,41 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
                 return Poll::Ready(Err(NoiseError::TruncatedFrame { have, need }.into_io()));
             }
             let needed = need.unwrap_or(LEN_PREFIX_LEN);
-            if this.raw_start > 0
-                && (this.raw_start + needed > RAW_CAP || RAW_CAP - this.raw_end < READ_CHUNK)
-            {
-                this.raw.copy_within(this.raw_start..this.raw_end, 0);
-                this.raw_end -= this.raw_start;
-                this.raw_start = 0;
+            let have = this.raw.len();
+            // Room for the rest of this frame and at least READ_CHUNK more, within RAW_CAP
+            // (the capacity counts from the first unconsumed byte). An incomplete frame is
+            // shorter than WIRE_FRAME, so a fresh buffer has RAW_CAP - have ≥ READ_CHUNK free:
+            // never an empty read buffer (a 0-byte read would look like EOF).
+            if this.raw.capacity() < needed || this.raw.capacity() - have < READ_CHUNK {
+                if have == 0 {
+                    // Reuses the allocation when there is one (nothing to move).
+                    this.raw.reserve(RAW_CAP);
+                } else {
+                    // Move the partial frame to the front of a buffer of exactly RAW_CAP bytes
+                    // (BytesMut::reserve could grow past it).
+                    let mut fresh = BytesMut::with_capacity(RAW_CAP);
+                    fresh.extend_from_slice(&this.raw);
+                    this.raw = fresh;
+                }
             }
-            // Never an empty read buffer (a 0-byte read would look like EOF): an incomplete
-            // frame is shorter than WIRE_FRAME, so at least READ_CHUNK bytes are free here.
-            debug_assert!(RAW_CAP - this.raw_end >= READ_CHUNK.min(RAW_CAP - WIRE_FRAME));
-            let mut rb = ReadBuf::new(&mut this.raw[this.raw_end..]);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
-            let n = rb.filled().len();
-            if n == 0 {
-                this.read_eof = true;
-            } else {
-                this.raw_end += n;
+            // Reads into the spare capacity without zero-filling it.
+            let read = std::pin::pin!(this.inner.read_buf(&mut this.raw)).poll(cx);
+            match read {
+                Poll::Ready(Ok(0)) => this.read_eof = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    // Idle: hold no read buffer while waiting.
+                    if this.raw.is_empty() {
+                        this.raw = BytesMut::new();
+                        if this.plain_start == this.plain_end {
+                            this.plain = Vec::new();
+                            this.plain_start = 0;
+                            this.plain_end = 0;
+                        }
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -367,7 +397,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for NoiseStream<T> {
             this.seal(true, &[])?;
             ready!(this.poll_drain(cx))?;
         }
-        Pin::new(&mut this.inner).poll_flush(cx)
+        ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
+        // Everything went out: hold no write buffer until the next write.
+        this.wplain = Vec::new();
+        this.wire = Vec::new();
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -379,3 +413,48 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for NoiseStream<T> {
 // Compile-time checks of the buffer arithmetic.
 const _: () = assert!(MAX_PLAINTEXT_LEN + TAG_LEN == MAX_FRAME_LEN);
 const _: () = assert!(RAW_CAP > WIRE_FRAME);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn idle_streams_hold_no_buffers() {
+        let (a, b) = tokio::io::duplex(256 * 1024);
+        let (fa, fb) = NoiseFramer::insecure_fixed_key_pair();
+        let (mut w, mut r) = (NoiseStream::new(a, fa), NoiseStream::new(b, fb));
+        assert_eq!(
+            r.raw.capacity() + w.wplain.capacity() + w.wire.capacity(),
+            0
+        );
+        let data: Vec<u8> = (0..150_000u32).map(|i| i as u8).collect();
+        w.write_all(&data[..10]).await.unwrap();
+        assert!(w.wplain.capacity() > 0, "a partial frame is staged");
+        w.write_all(&data[10..]).await.unwrap();
+        w.flush().await.unwrap();
+        assert_eq!(
+            w.wplain.capacity() + w.wire.capacity(),
+            0,
+            "released by flush"
+        );
+        // Small reads go through the plaintext buffer.
+        let mut got = vec![0u8; data.len()];
+        for chunk in got.chunks_mut(1000) {
+            r.read_exact(chunk).await.unwrap();
+        }
+        assert_eq!(got, data);
+        assert!(r.raw.capacity() <= RAW_CAP);
+        // Nothing more to read: the next read waits and releases the read buffers.
+        let mut one = [0u8; 1];
+        let pending = tokio::time::timeout(std::time::Duration::from_millis(20), r.read(&mut one));
+        assert!(pending.await.is_err());
+        assert_eq!(r.raw.capacity() + r.plain.capacity(), 0);
+        // And they come back on use.
+        w.write_all(b"again").await.unwrap();
+        w.flush().await.unwrap();
+        let mut five = [0u8; 5];
+        r.read_exact(&mut five).await.unwrap();
+        assert_eq!(&five, b"again");
+    }
+}

@@ -84,8 +84,9 @@ impl YamuxConfig {
         let driver = Driver {
             shared: shared.clone(),
             io,
-            read_buf: BytesMut::with_capacity(self.config.read_chunk_size),
-            write_buf: BytesMut::with_capacity(self.config.write_buffer_size),
+            // Both allocated on first use and released when idle.
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
             write_cap: self.config.write_buffer_size.max(64),
             read_chunk: self.config.read_chunk_size.max(64),
             close_timeout: self.config.close_timeout,
@@ -283,6 +284,10 @@ impl<T: Io> Future for Driver<T> {
                 }
                 if !this.write_failed && this.write_buf.len() < this.write_cap {
                     let budget = this.write_cap - this.write_buf.len();
+                    if this.write_buf.capacity() == 0 && sh.core.wants_transmit() {
+                        // One allocation for the batch (not touched beyond what is written).
+                        this.write_buf.reserve(this.write_cap);
+                    }
                     sh.core.poll_transmit(now, &mut this.write_buf, budget);
                 }
                 sh.drain_events(&mut this.wake_buf);
@@ -311,7 +316,11 @@ impl<T: Io> Future for Driver<T> {
             }
             if this.need_flush && this.write_buf.is_empty() && !this.write_failed {
                 match Pin::new(&mut this.io).poll_flush(cx) {
-                    Poll::Ready(Ok(())) => this.need_flush = false,
+                    Poll::Ready(Ok(())) => {
+                        this.need_flush = false;
+                        // All sent: hold no write batch while idle.
+                        this.write_buf = BytesMut::new();
+                    }
                     Poll::Ready(Err(e)) => {
                         this.write_failed(e);
                         progress = true;
@@ -375,7 +384,13 @@ impl<T: Io> Future for Driver<T> {
                         this.read_ended(Some(e));
                         progress = true;
                     }
-                    Poll::Pending => {}
+                    Poll::Pending => {
+                        // Nothing to read: hold no read buffer while idle (a partial
+                        // frame header stays).
+                        if this.read_buf.is_empty() {
+                            this.read_buf = BytesMut::new();
+                        }
+                    }
                 }
                 this.wake();
             }
