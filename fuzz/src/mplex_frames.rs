@@ -12,7 +12,8 @@
 //! buffer caps, pending resets, rapid resets). After every step: the core's
 //! invariants hold (buffers within their caps, counters match, queues
 //! bounded), a connection error is sticky, typed and closes the core,
-//! complete prefixes are consumed, and `poll_transmit` respects its budget and
+//! complete prefixes are consumed unless input is read-blocked (then a
+//! deadline within `max_block` is pending), and `poll_transmit` respects its budget and
 //! emits only whole, valid frames.
 
 use std::time::{Duration, Instant};
@@ -84,8 +85,23 @@ impl Harness {
                 assert!(self.core.is_closed(), "a failed core is closed");
                 let _ = e.blame();
             }
-            // A prefix is decided within 9 + 10 bytes.
-            (None, Ok(())) => assert!(self.src.len() < 19, "complete prefixes are consumed"),
+            // A prefix is decided within 9 + 10 bytes, unless input is
+            // blocked on a data frame that does not fit its stream yet (that
+            // frame and what follows stay in `src`).
+            (None, Ok(())) => assert!(
+                self.src.len() < 19 || self.core.is_read_blocked(),
+                "complete prefixes are consumed unless read-blocked"
+            ),
+        }
+        if self.core.is_read_blocked() {
+            let t = self
+                .core
+                .poll_timeout()
+                .expect("a blocked core has a deadline");
+            assert!(
+                t <= self.now + self.core.config().max_block,
+                "block deadline within max_block"
+            );
         }
         self.events();
     }
@@ -165,6 +181,7 @@ fn structured(u: &mut Unstructured<'_>) -> Result<()> {
     cfg.max_send_frame = u.int_in_range(1..=5000)?;
     cfg.max_frame_size = u.int_in_range(0..=MAX_FRAME_SIZE)?;
     cfg.max_pending_control = u.int_in_range(1..=32)?;
+    cfg.max_block = Duration::from_millis(u.int_in_range(0..=6000)?);
     limits.max_streams = u.int_in_range(1..=16)?;
     limits.max_accept_backlog = u.int_in_range(0..=8)?;
     limits.max_rapid_resets = u.int_in_range(0..=8)?;

@@ -9,11 +9,14 @@ use crate::frame::MAX_FRAME_SIZE;
 ///
 /// mplex has no flow control: a sender may push data faster than the
 /// application reads it. The receive-side bounds below are therefore the only
-/// thing between a fast (or hostile) sender and our memory. When one is hit
-/// the stream at fault is **reset** (never the connection, never a stalled
-/// reader): the remote sees a reset, the local reader first gets every byte
-/// already buffered and then an error naming the reason
-/// ([`crate::ResetReason`]).
+/// thing between a fast (or hostile) sender and our memory. When a data frame
+/// does not fit them, input **blocks** at that frame (the driver stops reading
+/// the transport, so TCP pushes back on the sender) for up to
+/// [`Config::max_block`], waiting for the application to read; if it does not,
+/// the stream at fault is **reset** (never the connection): the remote sees a
+/// reset, the local reader first gets every byte already buffered and then an
+/// error naming the reason ([`crate::ResetReason`]). This is go-mplex's
+/// behaviour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Largest frame body we accept. A larger length prefix fails the
@@ -28,23 +31,38 @@ pub struct Config {
     /// implementation accepts up to 1 MiB. Clamped to `1..=1 MiB`.
     pub max_send_frame: u32,
     /// Most bytes received on one stream and not yet read by the application.
-    /// A data frame that would take the stream beyond it resets the stream
-    /// (`ResetReason::BufferOverflow`), checked from the frame's length prefix
-    /// before its body is buffered. Default 4 MiB: four times what the driver
-    /// reads from the socket in one turn before it yields
-    /// (16 × [`Config::read_chunk_size`]), so a reader that is scheduled at all
-    /// keeps up; enough for a 1 Gbit/s sender to outrun a reader busy for
-    /// 30 ms. Should be at least `max_frame_size`, or a full-size frame always
-    /// resets its stream.
+    /// A data frame that would take the stream beyond it (checked from the
+    /// frame's length prefix, before its body is buffered) blocks input for up
+    /// to [`Config::max_block`], then resets the stream
+    /// (`ResetReason::BufferOverflow`). Default 4 MiB: four times what the
+    /// driver reads from the socket in one turn before it yields
+    /// (16 × [`Config::read_chunk_size`]), so a reader that is scheduled at
+    /// all rarely makes input block. Should be at least `max_frame_size`: a
+    /// frame longer than the cap resets its stream at once.
     pub max_buffer_per_stream: usize,
     /// Most bytes received and not yet read over all streams of the
     /// connection (streams waiting in the accept backlog included). A data
-    /// frame that would take the total beyond it resets the stream it is for
+    /// frame that would take the total beyond it blocks input for up to
+    /// [`Config::max_block`], then resets the stream it is for
     /// (`ResetReason::ConnectionBufferFull`). Default 16 MiB: four streams at
     /// their cap; a beacon node has at most a few bulk streams per peer at
     /// once (yamux allows 256 KiB per stream and auto-tunes up to 64 MiB per
     /// connection).
     pub max_buffer_per_connection: usize,
+    /// Longest time input stays blocked on a data frame that does not fit its
+    /// stream's receive buffer (or the connection's) before that stream is
+    /// reset and input resumes. While blocked the driver reads nothing from
+    /// the transport, so **every** stream of the connection waits for the
+    /// slow reader (mplex has one ordered byte stream and no per-stream flow
+    /// control); writing and local operations go on. Default 5 s, go-mplex's
+    /// `ReceiveTimeout` (go-mplex blocks its whole read loop up to 5 s per
+    /// message, then resets the stream): long enough for a reader stalled by
+    /// GC, disk or a busy runtime to catch up on a bulk transfer (a
+    /// BlocksByRange response), short enough that a stream nobody reads
+    /// cannot hold the connection for long. `Duration::ZERO` resets at once
+    /// without blocking (never stalls other streams; bulk transfers then
+    /// need a reader that keeps up).
+    pub max_block: Duration,
     /// Most bytes one stream may have queued for sending (written by the
     /// application, not yet handed to the transport). Default 256 KiB.
     /// `write` accepts no more than this; the application waits for
@@ -79,6 +97,7 @@ impl Default for Config {
             max_buffer_per_connection: 16 * 1024 * 1024,
             max_stream_send_buffer: 256 * 1024,
             max_pending_control: 1024,
+            max_block: Duration::from_secs(5),
             close_timeout: Duration::from_secs(5),
             write_buffer_size: 256 * 1024,
             read_chunk_size: 64 * 1024,

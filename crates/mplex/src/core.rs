@@ -10,7 +10,11 @@
 //! - [`Core::poll_event`] until `None` after each of the calls above and after
 //!   application calls, to learn which streams to wake.
 //! - [`Core::handle_timeout`] when the instant from [`Core::poll_timeout`] has
-//!   passed (only the close deadline; mplex has no keep-alive).
+//!   passed (the close deadline and the read-block deadline; mplex has no
+//!   keep-alive).
+//! - While [`Core::is_read_blocked`], stop reading the transport (keep the
+//!   unconsumed bytes in `src`); call [`Core::handle_input`] again with them
+//!   once it turns false.
 //!
 //! # Streams and flags
 //! A stream is identified by its number *and* by who opened it
@@ -19,19 +23,35 @@
 //! remote opened; the `*Receiver` flags one we opened. We send `*Initiator`
 //! flags on our streams and `*Receiver` flags on the remote's.
 //!
-//! # No flow control: bounded buffers, reset on overflow
-//! mplex cannot tell a sender to slow down. We never stop reading the
-//! transport to wait for a slow reader (that would stall every other stream);
-//! instead every data frame is checked, from its length prefix and before its
-//! body is buffered, against [`Config::max_buffer_per_stream`] and
-//! [`Config::max_buffer_per_connection`]. A frame that does not fit resets its
-//! stream: the frame is discarded, the remote gets a reset, and the local
-//! reader reads every byte buffered before and then
-//! `StreamError::Reset(ResetReason::BufferOverflow | ConnectionBufferFull)`.
-//! The same holds for data after the remote's close
-//! (`ResetReason::DataAfterClose`). A reset by the remote also keeps what was
-//! buffered readable (rust-libp2p resets a stream dropped without `close`, often
-//! right after writing its last bytes); only a local reset drops it.
+//! # No flow control: block briefly, then reset
+//! mplex cannot tell a sender to slow down. Every data frame is checked, from
+//! its length prefix and before its body is buffered, against
+//! [`Config::max_buffer_per_stream`] and [`Config::max_buffer_per_connection`].
+//! A frame that does not fit **blocks input** (go-mplex's behaviour): the core
+//! stops consuming at that frame, leaving its prefix and body in `src`, and
+//! [`Core::is_read_blocked`] turns true. The driver then stops reading the
+//! transport (TCP flow control pushes back on the sender) but keeps writing
+//! and serving local operations. As soon as the application reads enough of
+//! the stream (or of others, for the connection cap) the frame fits, and the
+//! next [`Core::handle_input`] consumes it. If that has not happened within
+//! [`Config::max_block`] ([`Core::poll_timeout`] reports the deadline,
+//! [`Core::handle_timeout`] acts on it), the stream is reset: the frame is
+//! discarded, the remote gets a reset, and the local reader reads every byte
+//! buffered before and then
+//! `StreamError::Reset(ResetReason::BufferOverflow | ConnectionBufferFull)`;
+//! input resumes. If the application resets or drops the blocked stream, the
+//! frame is discarded and input resumes at once. A frame that could never fit
+//! (longer than a cap), or any overflow with `max_block` zero, resets at once.
+//!
+//! While blocked, **no stream makes progress on input**: mplex multiplexes
+//! one ordered byte stream, so the frames behind the blocked one wait too.
+//! That is inherent to mplex (yamux has per-stream windows) and bounded by
+//! `max_block`.
+//!
+//! Data after the remote's close resets just that stream at once
+//! (`ResetReason::DataAfterClose`). A reset by the remote keeps what was
+//! buffered readable (rust-libp2p resets a stream dropped without `close`,
+//! often right after writing its last bytes); only a local reset drops it.
 //!
 //! # Unknown stream ids
 //! Frames (data, close, reset) for a stream that is not tracked are ignored
@@ -190,6 +210,15 @@ struct Partial {
     discard: bool,
 }
 
+/// Input stopped at a data frame that does not fit its stream's (or the
+/// connection's) receive buffer yet. The frame is still in `src`.
+#[derive(Debug, Clone, Copy)]
+struct Blocked {
+    id: StreamId,
+    len: usize,
+    since: Instant,
+}
+
 /// The sans-IO mplex connection state machine. See the module docs.
 #[derive(Debug)]
 pub struct Core {
@@ -207,6 +236,7 @@ pub struct Core {
     closed_event: bool,
     rapid_resets: VecDeque<Instant>,
     buffered: usize,
+    blocked: Option<Blocked>,
 }
 
 /// The stream `id` as the application holds it.
@@ -241,6 +271,7 @@ impl Core {
             closed_event: false,
             rapid_resets: VecDeque::new(),
             buffered: 0,
+            blocked: None,
         }
     }
 
@@ -262,7 +293,10 @@ impl Core {
     /// Process bytes from the transport. Consumes every complete frame prefix
     /// and as much body as present (data goes straight into the stream's
     /// receive buffer, whose room was checked from the prefix); a partial
-    /// prefix stays in `src`.
+    /// prefix stays in `src`. A data frame that does not fit its stream's
+    /// buffer yet stops consumption at its prefix ([`Core::is_read_blocked`]):
+    /// it and everything after it stay in `src` until the application reads,
+    /// or [`Config::max_block`] passes (see the module docs).
     ///
     /// On a protocol violation the connection fails: the error is returned
     /// (and again on every later call), `Event::Closed` is emitted and the
@@ -278,6 +312,10 @@ impl Core {
             return Ok(());
         }
         self.touch(now);
+        if self.is_read_blocked() {
+            return Ok(());
+        }
+        self.blocked = None;
         loop {
             if let Some(mut p) = self.partial {
                 if src.is_empty() {
@@ -298,9 +336,11 @@ impl Core {
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(self.fail(e.into())),
             };
-            src.advance(used);
-            if let Err(e) = self.on_frame(now, h) {
-                return Err(self.fail(e));
+            match self.on_frame(now, h) {
+                Ok(true) => src.advance(used),
+                // Blocked: the frame stays in `src`.
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(self.fail(e)),
             }
         }
     }
@@ -355,32 +395,34 @@ impl Core {
         }
     }
 
-    fn on_frame(&mut self, now: Instant, h: Header) -> Result<(), ConnError> {
+    /// Act on a decoded prefix. `Ok(false)`: input blocks at this frame (it
+    /// was not consumed).
+    fn on_frame(&mut self, now: Instant, h: Header) -> Result<bool, ConnError> {
         // Frames from a stream's opener address the remote's streams; the
         // `*Receiver` ones address ours.
         let id = StreamId::new(h.stream_id, !h.flag.from_opener());
         tracing::trace!(stream = %id, flag = ?h.flag, len = h.len, "mplex frame");
         let kind = h.flag.kind();
         if kind == Kind::NewStream {
-            return self.on_new_stream(id, h.len);
+            return self.on_new_stream(id, h.len).map(|()| true);
         }
         if !self.streams.contains_key(&id) {
             if id.local && id.id >= self.next_local_id {
                 return Err(ConnError::UnknownStream(id.id));
             }
             self.skip_body(id, h.len);
-            return Ok(());
+            return Ok(true);
         }
         match kind {
-            Kind::Message => self.on_message(id, h.len),
+            Kind::Message => self.on_message(now, id, h.len),
             Kind::Close => {
                 self.skip_body(id, h.len);
                 self.on_remote_fin(id);
-                Ok(())
+                Ok(true)
             }
             Kind::Reset => {
                 self.skip_body(id, h.len);
-                self.on_remote_reset(now, id)
+                self.on_remote_reset(now, id).map(|()| true)
             }
             Kind::NewStream => unreachable!("handled above"),
         }
@@ -404,38 +446,94 @@ impl Core {
         Ok(())
     }
 
-    fn on_message(&mut self, id: StreamId, len: u32) -> Result<(), ConnError> {
+    /// A data frame's prefix. `Ok(false)`: it does not fit yet and input
+    /// blocks at it.
+    fn on_message(&mut self, now: Instant, id: StreamId, len: u32) -> Result<bool, ConnError> {
         let per_stream = self.cfg.max_buffer_per_stream;
         let per_conn = self.cfg.max_buffer_per_connection;
         let Some(s) = self.streams.get(&id) else {
             self.skip_body(id, len);
-            return Ok(());
+            return Ok(true);
         };
         if s.reset.is_some() || s.app == App::Detached || len == 0 {
             self.skip_body(id, len);
-            return Ok(());
+            return Ok(true);
         }
         let n = len as usize;
-        let reason = if s.remote_fin {
-            Some(ResetReason::DataAfterClose)
-        } else if s.recv_buf.len() + n > per_stream {
-            Some(ResetReason::BufferOverflow { limit: per_stream })
-        } else if self.buffered + n > per_conn {
-            Some(ResetReason::ConnectionBufferFull { limit: per_conn })
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+        if s.remote_fin {
+            let reason = ResetReason::DataAfterClose;
             tracing::debug!(stream = %id, %reason, "mplex resetting stream");
             self.skip_body(id, len);
-            return self.reset_inner(id, reason, true);
+            return self.reset_inner(id, reason, true).map(|()| true);
+        }
+        if let Some(reason) = self.overflow(id, n) {
+            // Wait for the reader, unless it could never fit or waiting is
+            // off.
+            let never = n > per_stream || n > per_conn;
+            if !never && !self.cfg.max_block.is_zero() {
+                tracing::debug!(stream = %id, len = n, %reason, "mplex input blocked on a slow reader");
+                self.blocked = Some(Blocked {
+                    id,
+                    len: n,
+                    since: now,
+                });
+                return Ok(false);
+            }
+            tracing::debug!(stream = %id, %reason, "mplex resetting stream");
+            self.skip_body(id, len);
+            return self.reset_inner(id, reason, true).map(|()| true);
         }
         self.partial = Some(Partial {
             id,
             remaining: len,
             discard: false,
         });
-        Ok(())
+        Ok(true)
+    }
+
+    /// Why `n` more bytes for `id` do not fit now, if they don't.
+    fn overflow(&self, id: StreamId, n: usize) -> Option<ResetReason> {
+        let per_stream = self.cfg.max_buffer_per_stream;
+        let per_conn = self.cfg.max_buffer_per_connection;
+        let held = self.streams.get(&id).map_or(0, |s| s.recv_buf.len());
+        if held + n > per_stream {
+            Some(ResetReason::BufferOverflow { limit: per_stream })
+        } else if self.buffered + n > per_conn {
+            Some(ResetReason::ConnectionBufferFull { limit: per_conn })
+        } else {
+            None
+        }
+    }
+
+    /// Whether input is stopped at a data frame that does not fit its
+    /// stream's (or the connection's) receive buffer yet. While true, the
+    /// driver does not read the transport; [`Core::handle_input`] consumes
+    /// nothing. It turns false when the application reads enough, resets or
+    /// drops the stream, or at the deadline ([`Config::max_block`],
+    /// [`Core::handle_timeout`]); then call `handle_input` again with the
+    /// bytes left in `src`.
+    pub fn is_read_blocked(&self) -> bool {
+        let Some(b) = self.blocked else {
+            return false;
+        };
+        if self.state == State::Closed {
+            return false;
+        }
+        match self.streams.get(&b.id) {
+            // The frame will be discarded.
+            None => false,
+            Some(s) if s.reset.is_some() || s.app == App::Detached => false,
+            Some(_) => self.overflow(b.id, b.len).is_some(),
+        }
+    }
+
+    /// The stream input is blocked on and since when, if it is
+    /// ([`Core::is_read_blocked`]).
+    pub fn read_blocked_on(&self) -> Option<(StreamId, Instant)> {
+        if !self.is_read_blocked() {
+            return None;
+        }
+        self.blocked.map(|b| (b.id, b.since))
     }
 
     fn refuse_inbound(&self) -> Option<&'static str> {
@@ -640,16 +738,28 @@ impl Core {
         Some(ev)
     }
 
-    /// When [`Core::handle_timeout`] should next be called: only while
-    /// closing (the close deadline). mplex has no keep-alive.
+    /// When [`Core::handle_timeout`] should next be called: the close
+    /// deadline while closing, and the read-block deadline (blocked since +
+    /// [`Config::max_block`]) while [`Core::is_read_blocked`]. mplex has no
+    /// keep-alive.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
+        let close = match self.state {
             State::Closing { deadline } => deadline,
             _ => None,
+        };
+        let block = self
+            .read_blocked_on()
+            .map(|(_, since)| since + self.cfg.max_block);
+        match (close, block) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// Process timers (the close deadline). Spurious calls are harmless.
+    /// Process timers: the close deadline, and the read-block deadline (the
+    /// blocked stream is reset for `BufferOverflow` or
+    /// `ConnectionBufferFull`, its waiting frame will be discarded, and input
+    /// resumes). Spurious calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == State::Closed {
             return;
@@ -660,6 +770,19 @@ impl Core {
         {
             tracing::debug!("mplex close deadline passed");
             self.set_closed();
+            return;
+        }
+        if let Some((id, since)) = self.read_blocked_on()
+            && now >= since + self.cfg.max_block
+        {
+            let len = self.blocked.map_or(0, |b| b.len);
+            self.blocked = None;
+            if let Some(reason) = self.overflow(id, len) {
+                tracing::debug!(stream = %id, %reason, "mplex reader too slow, resetting stream");
+                if let Err(e) = self.reset_inner(id, reason, true) {
+                    self.fail(e);
+                }
+            }
         }
     }
 
@@ -1030,6 +1153,16 @@ impl Core {
             self.buffered + in_flight <= self.cfg.max_buffer_per_connection,
             "connection buffer cap"
         );
+        if let Some(b) = self.blocked {
+            assert!(self.partial.is_none(), "blocked inside a frame body");
+            assert_ne!(self.state, State::Closed, "blocked while closed");
+            assert!(b.len > 0, "blocked on an empty frame");
+            assert!(
+                b.len <= self.cfg.max_buffer_per_stream
+                    && b.len <= self.cfg.max_buffer_per_connection,
+                "blocked on a frame that can never fit"
+            );
+        }
         if let Some(p) = self.partial {
             assert!(p.remaining > 0, "empty partial");
             if !p.discard {
@@ -1103,6 +1236,7 @@ impl Core {
     fn set_closed(&mut self) {
         self.state = State::Closed;
         self.partial = None;
+        self.blocked = None;
         self.rsts.clear();
         self.send_queue.clear();
         for s in self.streams.values_mut() {

@@ -10,11 +10,19 @@
 //!    write buffer ([`Config::write_buffer_size`]) and wakes the stream and
 //!    accept wakers the core's events name;
 //! 2. writes the buffer to the transport (local work first);
-//! 3. **always** reads the transport into `handle_input`, whatever the state
-//!    of any stream or of the write side: mplex has no flow control, so the
-//!    core's buffer caps bound memory and a stream that overflows is reset,
-//!    never the connection's reader stalled;
-//! 4. arms one timer for `poll_timeout` (the close deadline).
+//! 3. reads the transport into `handle_input`, whatever the state of the
+//!    write side, **except while the core is read-blocked**
+//!    ([`Core::is_read_blocked`]): a data frame does not fit a slow stream's
+//!    receive buffer, so the driver leaves it (and what follows) in its read
+//!    buffer and stops reading, letting TCP flow control push back on the
+//!    sender (mplex has none of its own). Writing and local operations go
+//!    on. When the application reads that stream (its `poll_read` wakes the
+//!    driver), resets or drops it, or [`Config::max_block`] passes (the
+//!    stream is then reset), the driver feeds the read buffer to the core
+//!    again and resumes reading. The read buffer does not grow while
+//!    blocked; while blocked every stream waits (inherent to mplex);
+//! 4. arms one timer for `poll_timeout` (the close deadline, the read-block
+//!    deadline).
 //!
 //! After a bounded number of busy iterations (at most 16 reads of
 //! [`Config::read_chunk_size`]) it yields to the runtime, so stream readers
@@ -81,6 +89,7 @@ impl MplexConfig {
             driver: None,
             done_wakers: Vec::new(),
             driver_done: false,
+            read_paused: false,
         }));
         let driver = Driver {
             shared: shared.clone(),
@@ -128,12 +137,16 @@ struct Shared {
     driver: Option<Waker>,
     done_wakers: Vec<Waker>,
     driver_done: bool,
+    /// The driver stopped reading because the core is read-blocked; it waits
+    /// to be woken when that ends.
+    read_paused: bool,
 }
 
 impl Shared {
-    /// The driver's waker, if the core has output for it.
+    /// The driver's waker, if the core has output for it, or input can
+    /// resume after a read-block.
     fn driver_if_needed(&mut self) -> Option<Waker> {
-        if self.core.wants_transmit() {
+        if self.core.wants_transmit() || (self.read_paused && !self.core.is_read_blocked()) {
             self.driver.take()
         } else {
             None
@@ -346,32 +359,55 @@ impl<T: Io> Future for Driver<T> {
                 }
             }
 
-            // 3. Always keep reading.
+            // 3. Read, unless the core is blocked on a slow stream. The check
+            // and `read_paused` share one lock with stream reads, so a read
+            // that ends the block always sees `read_paused` and wakes us.
             if !this.read_done {
-                this.read_buf.reserve(this.read_chunk);
-                let res = std::pin::pin!(this.io.read_buf(&mut this.read_buf)).poll(cx);
-                match res {
-                    Poll::Ready(Ok(0)) => {
-                        this.read_ended(None);
-                        progress = true;
+                let mut g = lock(&this.shared);
+                let sh = &mut *g;
+                if sh.read_paused && !sh.core.is_read_blocked() {
+                    // Resume: the bytes left in the read buffer first.
+                    sh.read_paused = false;
+                    if let Err(e) = sh.core.handle_input(now, &mut this.read_buf) {
+                        tracing::debug!(error = %e, "mplex input rejected");
                     }
-                    Poll::Ready(Ok(_)) => {
-                        let mut g = lock(&this.shared);
-                        // A failure is recorded in the core (and surfaces as
-                        // Event::Closed); nothing else to do here.
-                        if let Err(e) = g.core.handle_input(now, &mut this.read_buf) {
-                            tracing::debug!(error = %e, "mplex input rejected");
-                        }
-                        g.drain_events(&mut this.wake_buf);
-                        progress = true;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        this.read_ended(Some(e));
-                        progress = true;
-                    }
-                    Poll::Pending => {}
+                    sh.drain_events(&mut this.wake_buf);
+                    progress = true;
                 }
+                sh.read_paused = sh.core.is_read_blocked();
+                let paused = sh.read_paused;
+                drop(g);
                 this.wake();
+                if paused {
+                    tracing::trace!("mplex input blocked on a slow reader");
+                } else {
+                    this.read_buf.reserve(this.read_chunk);
+                    let res = std::pin::pin!(this.io.read_buf(&mut this.read_buf)).poll(cx);
+                    match res {
+                        Poll::Ready(Ok(0)) => {
+                            this.read_ended(None);
+                            progress = true;
+                        }
+                        Poll::Ready(Ok(_)) => {
+                            let mut g = lock(&this.shared);
+                            let sh = &mut *g;
+                            // A failure is recorded in the core (and surfaces
+                            // as Event::Closed); nothing else to do here.
+                            if let Err(e) = sh.core.handle_input(now, &mut this.read_buf) {
+                                tracing::debug!(error = %e, "mplex input rejected");
+                            }
+                            sh.read_paused = sh.core.is_read_blocked();
+                            sh.drain_events(&mut this.wake_buf);
+                            progress = true;
+                        }
+                        Poll::Ready(Err(e)) => {
+                            this.read_ended(Some(e));
+                            progress = true;
+                        }
+                        Poll::Pending => {}
+                    }
+                    this.wake();
+                }
             }
 
             // 4. Timer.

@@ -1,5 +1,6 @@
 //! mplex (`/mplex/6.7.0`): a sans-IO connection [`Core`] plus a tokio driver
-//! that always keeps reading its socket.
+//! that keeps reading its socket except while briefly blocked on a slow
+//! reader.
 //!
 //! mplex is deprecated in libp2p (no flow control) but still required by the
 //! Ethereum consensus spec on TCP; yamux is preferred in negotiation and mplex
@@ -8,7 +9,7 @@
 //! - [`frame`]: the varint frame prefix codec (pure encode/decode).
 //! - [`Core`]: the whole protocol (streams keyed by number *and* opener, the
 //!   Initiator/Receiver flags, half-close, reset, bounded buffers with
-//!   reset-on-overflow, limits) as a deterministic state machine driven with
+//!   block-then-reset on overflow, limits) as a deterministic state machine driven with
 //!   bytes and `now`. See its module docs for the overflow policy and how
 //!   unknown stream ids are treated.
 //! - [`MplexConfig`]: the [`plexus_core::MuxerUpgrade`]; it spawns one driver
@@ -24,16 +25,30 @@
 //! resets before we accepted them; beyond it [`ConnError::RapidResetFlood`]).
 //! `max_ack_backlog` does not apply (no acknowledgements). From [`Config`]:
 //! `max_frame_size` (1 MiB), `max_send_frame`, `max_buffer_per_stream`,
-//! `max_buffer_per_connection`, `max_stream_send_buffer`,
+//! `max_buffer_per_connection`, `max_block` (5 s), `max_stream_send_buffer`,
 //! `max_pending_control`, `close_timeout`, `write_buffer_size`,
 //! `read_chunk_size`.
 //!
 //! # Decisions
-//! - A slow reader never stalls the connection: a stream whose unread data
-//!   would exceed its cap (or the connection's) is reset, and its reader sees
-//!   the buffered bytes and then [`ResetReason::BufferOverflow`] (or
-//!   [`ResetReason::ConnectionBufferFull`]). go-mplex blocks the connection
-//!   for up to 5 s first; rust-libp2p blocks by default.
+//! - A slow reader stalls the connection briefly, then is reset (go-mplex's
+//!   behaviour): a data frame that would take its stream's unread data over
+//!   `max_buffer_per_stream` (or the connection's over
+//!   `max_buffer_per_connection`) blocks input at that frame. The driver
+//!   stops reading the socket (TCP flow control pushes back on the sender;
+//!   the read buffer does not grow) but keeps writing and serving local
+//!   operations. Once the application reads enough, input resumes and
+//!   nothing is lost, so bulk transfers (BlocksByRange) survive a reader
+//!   that lags. If it has not read within `max_block` (default 5 s, go-mplex's
+//!   `ReceiveTimeout`), the stream is reset, its frame discarded, and input
+//!   resumes: its reader sees the buffered bytes and then
+//!   [`ResetReason::BufferOverflow`] (or
+//!   [`ResetReason::ConnectionBufferFull`]). Resetting or dropping the
+//!   blocked stream ends the block at once. **While blocked, no stream of the
+//!   connection receives anything**: mplex carries all streams in one
+//!   ordered byte stream without per-stream flow control, so this
+//!   head-of-line blocking is inherent (bounded by `max_block`; prefer
+//!   yamux). `max_block = 0` resets at once instead. rust-libp2p blocks
+//!   without a deadline by default.
 //! - Data after the remote's close resets just that stream
 //!   ([`ResetReason::DataAfterClose`]). Writing after our own close is
 //!   [`StreamError::WriteClosed`].
@@ -43,11 +58,11 @@
 //! - A reset by the remote keeps already-received bytes readable (then the
 //!   error); only our own reset drops them.
 //! - Dropping a stream handle: see [`Core::detach`].
-//! - The receiving application must keep up: an inbound stream buffers data
-//!   before it is accepted (counted against both caps), so an application
-//!   that accepts late, or reads from a task the runtime does not schedule
-//!   while `max_buffer_per_stream` bytes arrive, finds the stream reset.
-//!   Accept and read in tasks of their own.
+//! - The receiving application should keep up: an inbound stream buffers
+//!   data before it is accepted (counted against both caps), so an
+//!   application that accepts late stalls the whole connection, and finds
+//!   the stream reset if it has not read within `max_block`. Accept and read
+//!   in tasks of their own.
 //! - A stream handle's `poll_write` yields once to the runtime after every
 //!   `max_stream_send_buffer` bytes it accepted in a row, so a task that
 //!   writes and reads (`join!`) also gets to read.

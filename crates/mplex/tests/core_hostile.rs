@@ -203,12 +203,26 @@ fn accept_backlog_overflow_resets_excess_streams() {
     assert!(drain_output(&mut c, now).is_empty());
 }
 
-#[test]
-fn buffer_overflow_resets_only_that_stream() {
+/// Feed frames that are expected to block input: returns what stays
+/// unconsumed (the blocked frame and everything after it).
+fn feed_blocked(c: &mut Core, now: Instant, frames: &[(Header, &[u8])]) -> BytesMut {
+    let mut buf = wire(frames);
+    c.handle_input(now, &mut buf).unwrap();
+    c.check_invariants();
+    assert!(c.is_read_blocked(), "input blocked");
+    buf
+}
+
+const MAX_BLOCK: Duration = Duration::from_secs(5);
+
+/// Two accepted remote streams with one 1000-byte cap, stream 0 full, and
+/// input blocked at one more byte for it followed by data for stream 1.
+fn blocked_on_s0() -> (Core, Instant, StreamId, StreamId, BytesMut) {
     let cfg = Config {
         max_buffer_per_stream: 1000,
         ..Config::default()
     };
+    assert_eq!(cfg.max_block, MAX_BLOCK, "the default");
     let (mut c, now) = core_with(cfg, MuxLimits::default());
     feed(&mut c, now, &[open(0), open(1)]).unwrap();
     let s0 = c.accept().unwrap();
@@ -216,17 +230,51 @@ fn buffer_overflow_resets_only_that_stream() {
     // Up to the cap is fine.
     feed(&mut c, now, &[data(0, &[1; 600]), data(0, &[2; 400])]).unwrap();
     assert_eq!(c.stream_buffered(s0), Some(1000));
+    assert!(!c.is_read_blocked());
     drain_events(&mut c);
-    // One more byte does not fit: that frame is dropped, the stream reset.
-    feed(&mut c, now, &[data(0, &[3; 1]), data(1, b"fine")]).unwrap();
+    // One more byte does not fit: input stops at that frame, which stays in
+    // `src` with everything after it; nothing is reset yet.
+    let frames = [data(0, &[3; 1]), data(1, b"fine")];
+    let buf = feed_blocked(&mut c, now, &frames);
+    assert_eq!(buf, wire(&frames), "nothing consumed");
+    assert_eq!(c.read_blocked_on(), Some((s0, now)));
+    assert_eq!(c.poll_timeout(), Some(now + MAX_BLOCK));
+    assert_eq!(c.reset_reason(s0), None);
+    assert!(drain_events(&mut c).is_empty());
+    assert!(drain_output(&mut c, now).is_empty());
+    (c, now, s0, s1, buf)
+}
+
+#[test]
+fn overflow_blocks_input_then_resets_only_that_stream_at_the_deadline() {
+    let (mut c, now, s0, s1, mut buf) = blocked_on_s0();
+    // Further input is not consumed while blocked; the other stream waits.
+    let mut more = buf.clone();
+    c.handle_input(now, &mut more).unwrap();
+    assert_eq!(more, buf);
+    assert_eq!(c.stream_buffered(s1), Some(0));
+    // Just before the deadline: still blocked, nothing reset.
+    let deadline = now + MAX_BLOCK;
+    c.handle_timeout(deadline - Duration::from_millis(1));
+    assert!(c.is_read_blocked());
+    assert_eq!(c.reset_reason(s0), None);
+    // At the deadline: the stream is reset and input resumes.
+    c.handle_timeout(deadline);
+    c.check_invariants();
+    assert!(!c.is_read_blocked());
+    assert_eq!(c.poll_timeout(), None);
     assert!(drain_events(&mut c).contains(&Event::Reset(s0)));
     assert_eq!(
-        drain_output(&mut c, now),
+        drain_output(&mut c, deadline),
         vec![(Header::new(0, Flag::ResetReceiver, 0), vec![])]
     );
     let limit = ResetReason::BufferOverflow { limit: 1000 };
     assert_eq!(c.reset_reason(s0), Some(limit));
     assert_eq!(c.write(s0, b"x"), Err(StreamError::Reset(limit)));
+    // The waiting frame is discarded; the one behind it is delivered.
+    c.handle_input(deadline, &mut buf).unwrap();
+    assert!(buf.is_empty());
+    assert_eq!(read_all(&mut c, s1), b"fine");
     // The reader gets every byte accepted before, then the typed reason.
     let mut want = vec![1u8; 600];
     want.extend_from_slice(&[2; 400]);
@@ -235,37 +283,133 @@ fn buffer_overflow_resets_only_that_stream() {
     assert_eq!(limit.blame(), Blame::Local);
     // Later data for it is ignored; the other stream and the connection
     // carry on.
-    feed(&mut c, now, &[data(0, &[4; 500]), data(1, b"!")]).unwrap();
-    assert_eq!(read_all(&mut c, s1), b"fine!");
+    feed(&mut c, deadline, &[data(0, &[4; 500]), data(1, b"!")]).unwrap();
+    assert_eq!(read_all(&mut c, s1), b"!");
     assert!(c.error().is_none());
     c.detach(s0);
     assert_eq!(c.buffered_bytes(), 0);
-    assert!(drain_output(&mut c, now).is_empty(), "reset sent only once");
+    assert!(
+        drain_output(&mut c, deadline).is_empty(),
+        "reset sent only once"
+    );
 }
 
 #[test]
-fn unaccepted_stream_overflowing_is_dropped_from_the_backlog() {
+fn reading_makes_room_and_input_resumes_with_nothing_lost() {
+    let (mut c, now, s0, s1, mut buf) = blocked_on_s0();
+    // Reading one byte makes room for the one-byte frame.
+    let mut one = [0u8; 1];
+    assert_eq!(c.read(s0, &mut one), Ok(1));
+    assert!(!c.is_read_blocked());
+    assert_eq!(c.poll_timeout(), None, "no deadline once it fits");
+    let later = now + Duration::from_secs(1);
+    c.handle_input(later, &mut buf).unwrap();
+    c.check_invariants();
+    assert!(buf.is_empty());
+    // A late timer is harmless.
+    c.handle_timeout(now + MAX_BLOCK);
+    let mut want = vec![1u8; 599];
+    want.extend_from_slice(&[2; 400]);
+    want.push(3);
+    assert_eq!(read_all(&mut c, s0), want);
+    assert_eq!(read_all(&mut c, s1), b"fine");
+    assert_eq!(c.reset_reason(s0), None);
+    assert!(drain_output(&mut c, later).is_empty(), "no reset");
+    assert_eq!(c.buffered_bytes(), 0);
+}
+
+#[test]
+fn resetting_or_dropping_the_blocked_stream_resumes_input_at_once() {
+    for drop_it in [false, true] {
+        let (mut c, now, s0, s1, mut buf) = blocked_on_s0();
+        if drop_it {
+            c.detach(s0);
+        } else {
+            c.reset(s0).unwrap();
+        }
+        assert!(!c.is_read_blocked());
+        assert_eq!(c.poll_timeout(), None);
+        c.handle_input(now, &mut buf).unwrap();
+        c.check_invariants();
+        assert!(buf.is_empty(), "the waiting frame is discarded");
+        assert_eq!(read_all(&mut c, s1), b"fine");
+        assert_eq!(
+            drain_output(&mut c, now),
+            vec![(Header::new(0, Flag::ResetReceiver, 0), vec![])]
+        );
+        if !drop_it {
+            assert_eq!(
+                c.read(s0, &mut [0; 1]),
+                Err(StreamError::Reset(ResetReason::Local))
+            );
+            c.detach(s0);
+        }
+        assert_eq!(c.buffered_bytes(), 0);
+    }
+}
+
+#[test]
+fn zero_max_block_or_a_frame_beyond_the_cap_resets_at_once() {
+    // max_block zero: the old behaviour, never stalls.
+    let cfg = Config {
+        max_buffer_per_stream: 100,
+        max_block: Duration::ZERO,
+        ..Config::default()
+    };
+    let (mut c, now) = core_with(cfg, MuxLimits::default());
+    feed(&mut c, now, &[open(0)]).unwrap();
+    let s0 = c.accept().unwrap();
+    feed(&mut c, now, &[data(0, &[0; 100]), data(0, &[0; 1])]).unwrap();
+    assert!(!c.is_read_blocked());
+    assert_eq!(
+        c.reset_reason(s0),
+        Some(ResetReason::BufferOverflow { limit: 100 })
+    );
+    // A frame longer than the cap could never fit: reset without waiting.
     let cfg = Config {
         max_buffer_per_stream: 100,
         ..Config::default()
     };
     let (mut c, now) = core_with(cfg, MuxLimits::default());
-    feed(
+    feed(&mut c, now, &[open(0), open(1)]).unwrap();
+    let s0 = c.accept().unwrap();
+    let s1 = c.accept().unwrap();
+    feed(&mut c, now, &[data(0, &[0; 101]), data(1, b"x")]).unwrap();
+    assert!(!c.is_read_blocked());
+    assert_eq!(
+        c.reset_reason(s0),
+        Some(ResetReason::BufferOverflow { limit: 100 })
+    );
+    assert_eq!(read_all(&mut c, s1), b"x");
+}
+
+#[test]
+fn unaccepted_stream_overflowing_is_dropped_from_the_backlog_at_the_deadline() {
+    let cfg = Config {
+        max_buffer_per_stream: 100,
+        ..Config::default()
+    };
+    let (mut c, now) = core_with(cfg, MuxLimits::default());
+    let mut buf = feed_blocked(
         &mut c,
         now,
         &[open(0), data(0, &[0; 100]), data(0, &[0; 1])],
-    )
-    .unwrap();
+    );
+    assert_eq!(c.pending_accepts(), 1);
+    c.handle_timeout(now + MAX_BLOCK);
+    c.check_invariants();
     assert_eq!((c.pending_accepts(), c.num_streams()), (0, 0));
     assert_eq!(c.buffered_bytes(), 0);
     assert_eq!(
         drain_output(&mut c, now),
         vec![(Header::new(0, Flag::ResetReceiver, 0), vec![])]
     );
+    c.handle_input(now + MAX_BLOCK, &mut buf).unwrap();
+    assert!(buf.is_empty());
 }
 
 #[test]
-fn connection_buffer_cap_resets_the_stream_that_does_not_fit() {
+fn connection_buffer_cap_blocks_then_resets_the_stream_that_does_not_fit() {
     let cfg = Config {
         max_buffer_per_stream: 1000,
         max_buffer_per_connection: 1500,
@@ -277,10 +421,14 @@ fn connection_buffer_cap_resets_the_stream_that_does_not_fit() {
     let s1 = c.accept().unwrap();
     feed(&mut c, now, &[data(0, &[0; 900]), data(1, &[1; 600])]).unwrap();
     assert_eq!(c.buffered_bytes(), 1500);
-    feed(&mut c, now, &[data(1, &[1; 1])]).unwrap();
+    let mut buf = feed_blocked(&mut c, now, &[data(1, &[1; 1])]);
+    assert_eq!(c.read_blocked_on(), Some((s1, now)));
+    c.handle_timeout(now + MAX_BLOCK);
     let full = ResetReason::ConnectionBufferFull { limit: 1500 };
     assert_eq!(c.reset_reason(s1), Some(full));
     assert_eq!(c.reset_reason(s0), None);
+    c.handle_input(now + MAX_BLOCK, &mut buf).unwrap();
+    assert!(buf.is_empty());
     assert_eq!(read_all(&mut c, s1).len(), 600);
     assert_eq!(c.read(s1, &mut [0; 1]), Err(StreamError::Reset(full)));
     // Reading frees room for the other stream.
@@ -288,6 +436,26 @@ fn connection_buffer_cap_resets_the_stream_that_does_not_fit() {
     feed(&mut c, now, &[data(0, &[0; 1000])]).unwrap();
     assert_eq!(c.stream_buffered(s0), Some(1000));
     assert!(c.error().is_none());
+
+    // Blocked on the connection cap, reading *another* stream makes room.
+    let cfg = Config {
+        max_buffer_per_stream: 1000,
+        max_buffer_per_connection: 1500,
+        ..Config::default()
+    };
+    let (mut c, now) = core_with(cfg, MuxLimits::default());
+    feed(&mut c, now, &[open(0), open(1)]).unwrap();
+    let s0 = c.accept().unwrap();
+    let s1 = c.accept().unwrap();
+    feed(&mut c, now, &[data(0, &[0; 900]), data(1, &[1; 600])]).unwrap();
+    let mut buf = feed_blocked(&mut c, now, &[data(1, &[2; 1])]);
+    assert_eq!(read_all(&mut c, s0).len(), 900);
+    assert!(!c.is_read_blocked());
+    c.handle_input(now, &mut buf).unwrap();
+    let mut want = vec![1u8; 600];
+    want.push(2);
+    assert_eq!(read_all(&mut c, s1), want);
+    assert_eq!(c.reset_reason(s1), None);
 }
 
 #[test]
@@ -630,7 +798,7 @@ proptest! {
     fn arbitrary_valid_frames_never_panic(frames in prop::collection::vec((0u64..6, 0u8..7, 0u32..300), 0..60)) {
         let cfg = Config { max_buffer_per_stream: 1000, max_buffer_per_connection: 2500, max_pending_control: 8, ..Config::default() };
         let limits = MuxLimits { max_streams: 4, max_accept_backlog: 2, max_rapid_resets: 3, ..MuxLimits::default() };
-        let (mut c, now) = core_with(cfg, limits);
+        let (mut c, mut now) = core_with(cfg, limits);
         let mut held = Vec::new();
         let mut src = BytesMut::new();
         for (i, (id, flag, len)) in frames.into_iter().enumerate() {
@@ -650,6 +818,14 @@ proptest! {
                 for &s in &held {
                     let _ = c.read(s, &mut [0; 100]);
                 }
+            }
+            if i % 11 == 10 {
+                now += Duration::from_secs(3);
+                c.handle_timeout(now);
+                c.check_invariants();
+            }
+            if !c.is_read_blocked() && c.error().is_none() {
+                prop_assert!(src.len() < 19, "complete prefixes consumed unless blocked");
             }
             c.poll_transmit(now, &mut BytesMut::new(), 1 << 16);
             if r.is_err() {

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 use plexus_core::{MuxError, MuxLimits};
 use plexus_mplex::frame::{Flag, Header};
@@ -554,4 +556,139 @@ fn unknown_and_detached_ids_are_errors_for_the_application() {
     p.drive();
     let r = StreamId::new(t.id(), false);
     assert_eq!(p.a.read(r, &mut [0; 1]), Err(StreamError::Unknown(r)));
+}
+
+/// A bulk stream into a reader capped at 64 KiB, written 64 KiB frames at a
+/// time: the receiver has to block (the sender's frames do not fit) and wait
+/// for the reader.
+fn slow_reader_pair() -> Pair {
+    let cfg = Config {
+        max_buffer_per_stream: 64 * 1024,
+        ..Config::default()
+    };
+    assert_eq!(cfg.max_block, Duration::from_secs(5));
+    Pair::new(cfg, MuxLimits::default())
+}
+
+#[test]
+fn a_slow_reader_that_catches_up_within_max_block_gets_everything() {
+    let mut p = slow_reader_pair();
+    let total = 1 << 20;
+    let data = pattern(11, total);
+    let id = p.a.open().unwrap();
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(total);
+    let mut r = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut longest_block = Duration::ZERO;
+    while got.len() < total {
+        if sent < total
+            && let Ok(n) = p.a.write(id, &data[sent..])
+        {
+            sent += n;
+            if sent == total {
+                p.a.finish(id).unwrap();
+            }
+        }
+        p.drive();
+        let r = *r.get_or_insert_with(|| p.b.accept().expect("inbound stream"));
+        if let Some((on, since)) = p.b.read_blocked_on() {
+            assert_eq!(on, r);
+            longest_block = longest_block.max(p.now - since);
+        }
+        // Any deadline due would be a bug: the reader catches up in time.
+        if let Some(t) = p.b.poll_timeout() {
+            assert!(t > p.now, "block deadline reached");
+        }
+        // One 16 KiB read per virtual second: a 64 KiB frame waits for four.
+        match p.b.read(r, &mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(StreamError::Blocked) => {}
+            Err(e) => panic!("reader failed: {e}"),
+        }
+        p.now += Duration::from_secs(1);
+        p.a.handle_timeout(p.now);
+        p.b.handle_timeout(p.now);
+    }
+    assert!(got == data, "byte-exact");
+    assert!(
+        longest_block == Duration::from_secs(3),
+        "input blocked for a while, but less than max_block: {longest_block:?}"
+    );
+    let r = r.unwrap();
+    assert!(at_eof(&mut p.b, r));
+    assert_eq!(p.b.reset_reason(r), None);
+    assert!(!p.take_b_events().contains(&Event::Reset(r)));
+    assert!(!p.take_a_events().contains(&Event::Reset(id)));
+    p.b.finish(r).unwrap();
+    p.b.detach(r);
+    p.drive();
+    assert!(at_eof(&mut p.a, id));
+    p.a.detach(id);
+    p.drive();
+    assert_idle(&p);
+}
+
+#[test]
+fn a_reader_that_never_reads_is_reset_exactly_at_the_deadline_and_others_carry_on() {
+    let mut p = slow_reader_pair();
+    let slow = p.a.open().unwrap();
+    let other = p.a.open().unwrap();
+    write_all(&mut p.a, other, b"before, ");
+    write_all(&mut p.a, slow, &pattern(1, 200 * 1024));
+    p.drive();
+    let slow_r = p.b.accept().unwrap();
+    let other_r = p.b.accept().unwrap();
+    assert_eq!(read_all(&mut p.b, other_r), b"before, ");
+    write_all(&mut p.a, other, b"after the block");
+    p.a.finish(other).unwrap();
+    p.drive();
+    let (on, since) = p.b.read_blocked_on().expect("input blocked");
+    assert_eq!(on, slow_r);
+    let deadline = since + Duration::from_secs(5);
+    assert_eq!(p.b.poll_timeout(), Some(deadline));
+    assert_eq!(p.b.stream_buffered(slow_r), Some(64 * 1024));
+    // The other stream's data is behind the blocked frame: it waits too.
+    assert_eq!(p.b.stream_buffered(other_r), Some(0));
+    assert!(p.b_unread() > 0);
+
+    p.now = deadline - Duration::from_millis(1);
+    p.b.handle_timeout(p.now);
+    p.drive();
+    assert!(p.b.is_read_blocked());
+    assert_eq!(p.b.reset_reason(slow_r), None);
+
+    p.now = deadline;
+    p.b.handle_timeout(p.now);
+    let limit = ResetReason::BufferOverflow { limit: 64 * 1024 };
+    assert_eq!(p.b.reset_reason(slow_r), Some(limit));
+    p.drive();
+    assert!(!p.b.is_read_blocked());
+    assert_eq!(p.b_unread(), 0, "everything after the block consumed");
+    // The sender learns of the reset; the other stream carries on.
+    assert!(p.take_a_events().contains(&Event::Reset(slow)));
+    assert_eq!(
+        p.a.write(slow, b"x"),
+        Err(StreamError::Reset(ResetReason::Remote))
+    );
+    assert_eq!(read_all(&mut p.b, other_r), b"after the block");
+    assert!(at_eof(&mut p.b, other_r));
+    // The slow reader gets what was buffered, then the typed reason.
+    assert_eq!(read_all(&mut p.b, slow_r), pattern(1, 64 * 1024));
+    assert_eq!(
+        p.b.read(slow_r, &mut [0; 1]),
+        Err(StreamError::Reset(limit))
+    );
+    for c in [&p.a, &p.b] {
+        assert!(c.error().is_none());
+    }
+    p.b.finish(other_r).unwrap();
+    p.b.detach(other_r);
+    p.b.detach(slow_r);
+    p.drive();
+    assert!(at_eof(&mut p.a, other));
+    p.a.detach(other);
+    p.a.detach(slow);
+    p.drive();
+    assert_idle(&p);
 }

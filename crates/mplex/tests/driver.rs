@@ -75,8 +75,9 @@ async fn sixteen_mib_on_one_stream_byte_exact() {
         // Accept and read in a task of its own, as an application does:
         // mplex has no flow control, and this current-thread runtime polls
         // the test's own future only every 61 task polls, long enough for
-        // more than `max_buffer_per_stream` to arrive (the stream would be
-        // reset, as `a_reader_that_falls_behind_is_reset…` shows).
+        // more than `max_buffer_per_stream` to arrive (input would block
+        // until the reader catches up, see
+        // `sixty_four_mib_to_a_slow_reader…`).
         let b = std::sync::Arc::new(b);
         let b2 = b.clone();
         let reader = tokio::spawn(async move {
@@ -206,13 +207,17 @@ async fn reset_is_an_io_error_with_its_reason() {
     .await;
 }
 
-#[tokio::test]
-async fn a_reader_that_falls_behind_is_reset_and_the_rest_carries_on() {
+/// A reader that stops reading: input blocks for `max_block` (virtual
+/// time), then its stream is reset and the other stream carries on.
+#[tokio::test(start_paused = true)]
+async fn a_reader_that_never_reads_is_reset_after_max_block_and_the_rest_carries_on() {
     timed(async {
         let cfg = Config {
             max_buffer_per_stream: 64 * 1024,
             ..Config::default()
         };
+        let max_block = cfg.max_block;
+        assert_eq!(max_block, Duration::from_secs(5));
         let (a, b) = pair_with(
             MplexConfig::default(),
             MplexConfig::new(cfg, MuxLimits::default()),
@@ -222,7 +227,9 @@ async fn a_reader_that_falls_behind_is_reset_and_the_rest_carries_on() {
         slow.write_all(b"first").await.unwrap();
         let mut slow_r = b.accept_stream().await.unwrap();
         let mut other_r = b.accept_stream().await.unwrap();
-        // b never reads `slow`: a keeps writing until it learns of the reset.
+        // b never reads `slow`: a keeps writing until it learns of the reset,
+        // which takes max_block (b's input is blocked until then).
+        let start = tokio::time::Instant::now();
         let chunk = vec![7u8; 16 * 1024];
         let err = loop {
             if let Err(e) = slow.write_all(&chunk).await {
@@ -230,6 +237,11 @@ async fn a_reader_that_falls_behind_is_reset_and_the_rest_carries_on() {
             }
             tokio::task::yield_now().await;
         };
+        let waited = start.elapsed();
+        assert!(
+            waited >= max_block && waited < max_block + Duration::from_secs(1),
+            "reset after max_block, not before: {waited:?}"
+        );
         assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
         assert_eq!(
             stream_error(&err),
@@ -254,6 +266,74 @@ async fn a_reader_that_falls_behind_is_reset_and_the_rest_carries_on() {
         assert!(!a.is_closed() && !b.is_closed());
     })
     .await;
+}
+
+/// 64 MiB on one stream to a reader that takes 8 KiB per virtual
+/// millisecond: input blocks again and again (64 KiB frames wait for eight
+/// reads) but never for `max_block`, so everything arrives byte-exact, with
+/// no reset and bounded buffers.
+#[tokio::test(start_paused = true)]
+async fn sixty_four_mib_to_a_slow_reader_byte_exact() {
+    const TOTAL: usize = 64 << 20;
+    const CHUNK: usize = 1 << 20;
+    timed(async {
+        let (a, b) = pair();
+        let mut s = a.open_stream().unwrap();
+        let writer = tokio::spawn(async move {
+            for i in 0..TOTAL / CHUNK {
+                s.write_all(&pattern_at(i * CHUNK, CHUNK)).await.unwrap();
+            }
+            s.shutdown().await.unwrap();
+            let mut ack = [0u8; 8];
+            s.read_exact(&mut ack).await.unwrap();
+            u64::from_be_bytes(ack)
+        });
+        let b = std::sync::Arc::new(b);
+        let b2 = b.clone();
+        let reader = tokio::spawn(async move {
+            let mut r = b2.accept_stream().await.unwrap();
+            let mut buf = vec![0u8; 8 * 1024];
+            let mut got = 0;
+            let mut max_buffered = 0;
+            let mut blocked_seen = 0;
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                max_buffered = max_buffered.max(stats(&b2).buffered_bytes);
+                blocked_seen += usize::from(b2.with_core(|c| c.is_read_blocked()));
+                let n = r.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                assert!(
+                    buf[..n] == pattern_at(got, n)[..],
+                    "byte-exact at offset {got}"
+                );
+                got += n;
+            }
+            assert!(max_buffered <= Config::default().max_buffer_per_stream);
+            assert!(
+                blocked_seen > 100,
+                "input blocked on the reader: {blocked_seen}"
+            );
+            r.write_all(&(got as u64).to_be_bytes()).await.unwrap();
+            r.shutdown().await.unwrap();
+            got
+        });
+        assert_eq!(reader.await.unwrap(), TOTAL);
+        assert_eq!(writer.await.unwrap(), TOTAL as u64);
+        settle(&[&a, &b]).await;
+        assert_eq!(stats(&a), MuxStats::default());
+        assert_eq!(stats(&b), MuxStats::default());
+        assert!(!a.is_closed() && !b.is_closed());
+    })
+    .await;
+}
+
+/// `len` bytes of a position-keyed pattern starting at `offset`.
+fn pattern_at(offset: usize, len: usize) -> Vec<u8> {
+    (offset..offset + len)
+        .map(|i| (i as u32).wrapping_mul(131).wrapping_add(i as u32 >> 16) as u8)
+        .collect()
 }
 
 #[tokio::test]

@@ -83,22 +83,10 @@ impl Pair {
             self.b_to_a.push_back((at, buf.freeze()));
             moved = true;
         }
-        while self.a_to_b.front().is_some_and(|(t, _)| *t <= self.now) {
-            let (_, b) = self.a_to_b.pop_front().unwrap();
-            self.b_in.extend_from_slice(&b);
-            self.b
-                .handle_input(self.now, &mut self.b_in)
-                .expect("b input");
-            moved = true;
-        }
-        while self.b_to_a.front().is_some_and(|(t, _)| *t <= self.now) {
-            let (_, b) = self.b_to_a.pop_front().unwrap();
-            self.a_in.extend_from_slice(&b);
-            self.a
-                .handle_input(self.now, &mut self.a_in)
-                .expect("a input");
-            moved = true;
-        }
+        // A read-blocked side reads nothing more (TCP pushes back): what it
+        // holds stays in its input buffer, the rest stays on the wire.
+        moved |= Self::receive(&mut self.b, self.now, &mut self.a_to_b, &mut self.b_in);
+        moved |= Self::receive(&mut self.a, self.now, &mut self.b_to_a, &mut self.a_in);
         while let Some(e) = self.a.poll_event() {
             self.a_events.push(e);
         }
@@ -110,15 +98,64 @@ impl Pair {
         moved
     }
 
+    /// Feed `core` what it holds in `input` and then what is due on `wire`,
+    /// unless it is read-blocked. Returns whether any byte was consumed.
+    fn receive(
+        core: &mut Core,
+        now: Instant,
+        wire: &mut VecDeque<(Instant, Bytes)>,
+        input: &mut BytesMut,
+    ) -> bool {
+        let mut moved = false;
+        loop {
+            if core.is_read_blocked() {
+                return moved;
+            }
+            let before = input.len();
+            core.handle_input(now, input).expect("input");
+            moved |= input.len() < before;
+            if core.is_read_blocked() {
+                return moved;
+            }
+            match wire.front() {
+                Some((t, _)) if *t <= now => {
+                    let (_, b) = wire.pop_front().unwrap();
+                    input.extend_from_slice(&b);
+                    moved = true;
+                }
+                _ => return moved,
+            }
+        }
+    }
+
+    /// Bytes waiting in a side's input buffer plus on the wire towards it
+    /// (what a read-blocked side has not consumed).
+    pub fn a_unread(&self) -> usize {
+        self.a_in.len() + self.b_to_a.iter().map(|x| x.1.len()).sum::<usize>()
+    }
+
+    /// See [`Pair::a_unread`].
+    pub fn b_unread(&self) -> usize {
+        self.b_in.len() + self.a_to_b.iter().map(|x| x.1.len()).sum::<usize>()
+    }
+
     /// Run until nothing is in flight, advancing the clock to deliveries.
+    /// Stops early while a side is read-blocked with data waiting for it (the
+    /// application must read, or time must pass).
     pub fn drive(&mut self) {
         for _ in 0..1_000_000 {
             if self.step() {
                 continue;
             }
             let next = [
-                self.a_to_b.front().map(|x| x.0),
-                self.b_to_a.front().map(|x| x.0),
+                self.a_to_b
+                    .front()
+                    .filter(|_| !self.b.is_read_blocked())
+                    .map(|x| x.0),
+                self.b_to_a
+                    .front()
+                    .filter(|_| !self.a.is_read_blocked())
+                    .map(|x| x.0),
             ]
             .into_iter()
             .flatten()
