@@ -6,6 +6,9 @@
 //! - `deps`: only the layer-order check.
 //! - `fuzz [--smoke] [--seconds N] [TARGET…]`: run cargo-fuzz targets (installs
 //!   cargo-fuzz if missing). `--smoke` runs each target for a few seconds.
+//! - `bench`: the end-to-end benchmark against rust-libp2p (`cargo bench -p
+//!   plexus-interop-tests --bench e2e`, release); prints its table and writes it,
+//!   with the command, the date and the machine, to `docs/BENCHMARKS.md`.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -41,9 +44,10 @@ fn main() -> ExitCode {
         Some("test") => test(&root),
         Some("deps") => deps(&root),
         Some("fuzz") => fuzz(&root, &args[1..]),
+        Some("bench") => bench(&root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | test | deps | fuzz [--smoke] [--seconds N] [TARGET...]>"
+                "usage: cargo xtask <ci | test | deps | fuzz [--smoke] [--seconds N] [TARGET...] | bench>"
             );
             return ExitCode::from(2);
         }
@@ -262,5 +266,125 @@ fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
                 ]),
         )?;
     }
+    Ok(())
+}
+
+/// The output of a command, trimmed, or `unknown`.
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// nproc, CPU model, kernel and rustc version, as Markdown list items.
+fn machine_description() -> String {
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let rustc = command_output("rustc", &["--version"]);
+    format!("- nproc: {nproc}\n- CPU: {cpu}\n- kernel: Linux {kernel}\n- rustc: {rustc}\n")
+}
+
+/// In `docs/BENCHMARKS.md`, everything from this line on is kept when `bench`
+/// rewrites the file (analysis of the figures, written by hand).
+const NOTES_MARKER: &str =
+    "<!-- Hand-written notes below this line are kept by `cargo xtask bench`. -->";
+
+/// `cargo xtask bench`: run the end-to-end benchmark, show its progress (stderr)
+/// and table (stdout), and write the table to `docs/BENCHMARKS.md`.
+fn bench(root: &Path) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    const STEP: &str = "cargo bench -p plexus-interop-tests --bench e2e";
+    eprintln!("==> {STEP} (release build, then the measurements; progress below)");
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+    let t = Instant::now();
+    let mut child = cargo()
+        .current_dir(root)
+        .args(["bench", "-p", "plexus-interop-tests", "--bench", "e2e"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{STEP}: cannot start: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut table = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| format!("{STEP}: reading its output: {e}"))?;
+        println!("{line}");
+        table.push_str(&line);
+        table.push('\n');
+    }
+    let status = child.wait().map_err(|e| format!("{STEP}: {e}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!("<== {STEP}: {:?} in {secs:.1}s", status.code());
+    if !status.success() {
+        return Err(format!("{STEP} failed"));
+    }
+    let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let commit = command_output(
+        "git",
+        &[
+            "-C",
+            &root.to_string_lossy(),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ],
+    );
+    let dirty = !command_output(
+        "git",
+        &[
+            "-C",
+            &root.to_string_lossy(),
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+        ],
+    )
+    .eq("unknown");
+    let code = if dirty {
+        format!("commit {commit} plus uncommitted changes")
+    } else {
+        format!("commit {commit}")
+    };
+    let doc = format!(
+        "# Benchmarks\n\n\
+         plexus and rust-libp2p measured side by side on loopback, in one run, on one machine \
+         (issue 4). Regenerate with:\n\n\
+         ```sh\ncargo xtask bench     # runs: {STEP}\n```\n\n\
+         The run took {secs:.0} s including the release build. Date: {date}. Code: {code}.\n\n\
+         Machine:\n\n{machine}- load average (1, 5, 15 min) when the run started: {load}\n\n\
+         Micro-benchmarks (criterion, not part of this table): \
+         `cargo bench -p plexus-yamux --bench frames`, \
+         `cargo bench -p plexus-noise --bench backend` (see `docs/noise-crypto-backend.md`).\n\n\
+         ## Result\n\n{table}",
+        machine = machine_description(),
+    );
+    let path = root.join("docs/BENCHMARKS.md");
+    // Hand-written notes after the marker survive regeneration.
+    let kept = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|old| old.find(NOTES_MARKER).map(|i| old[i..].to_string()))
+        .unwrap_or_else(|| format!("{NOTES_MARKER}\n"));
+    let doc = format!("{doc}\n{kept}");
+    std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
