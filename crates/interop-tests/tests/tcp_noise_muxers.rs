@@ -1,9 +1,12 @@
-//! rust-libp2p ⇄ plexus over TCP + Noise + yamux, both dial directions and both
-//! key types on each side. On every connection two streams run at once, one
-//! opened by each side; on each, 16 MiB go each way, checked byte for byte,
-//! with a half-close in both directions: the opener sends and closes its write
-//! side, the acceptor reads to EOF, then sends and closes, and the opener reads
-//! to EOF.
+//! rust-libp2p ⇄ plexus over TCP + Noise + a muxer (yamux, and mplex via
+//! `libp2p-mplex`), both dial directions, secp256k1 and ed25519 on each side.
+//! Each side offers only the muxer under test, negotiated with multistream. On
+//! every connection two streams run at once, one opened by each side (so with
+//! mplex both sides send both the Initiator and the Receiver flags); on each,
+//! the stream's size goes each way, checked byte for byte, with a half-close
+//! in both directions: the opener sends and closes its write side, the
+//! acceptor reads to EOF, then sends and closes, and the opener reads to EOF.
+//! Afterwards the plexus connection's counters are back to zero.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +15,9 @@ use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{StreamProtocol, Swarm};
 use plexus_conn::{Connection, Upgrader};
-use plexus_core::{AllowAll, BoxStream, Limits, MuxerUpgrade, Transport};
+use plexus_core::{AllowAll, BoxStream, Limits, MuxStats, MuxerUpgrade, Transport};
 use plexus_identity::Keypair;
+use plexus_mplex::MplexConfig;
 use plexus_multiaddr::Multiaddr;
 use plexus_noise::NoiseConfig;
 use plexus_tcp::TcpTransport;
@@ -22,7 +26,30 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 const PROTO: &str = "/plexus-interop/1.0.0";
-const SIZE: usize = 16 * 1024 * 1024;
+/// The muxer under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mux {
+    Yamux,
+    Mplex,
+}
+
+impl Mux {
+    fn protocol(self) -> &'static str {
+        match self {
+            Mux::Yamux => "/yamux/1.0.0",
+            Mux::Mplex => "/mplex/6.7.0",
+        }
+    }
+
+    /// Bytes each way per stream: 16 MiB over yamux; 4 MiB over mplex, which
+    /// has no flow control (a bulk stream waits on the reader through TCP).
+    fn size(self) -> usize {
+        match self {
+            Mux::Yamux => 16 * 1024 * 1024,
+            Mux::Mplex => 4 * 1024 * 1024,
+        }
+    }
+}
 
 /// Deterministic bytes, different per seed.
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
@@ -63,12 +90,13 @@ fn rust_key(secp: bool) -> libp2p::identity::Keypair {
     }
 }
 
-fn rust_node(key: libp2p::identity::Keypair, listen: bool) -> RustNode {
-    let mut swarm: Swarm<libp2p_stream::Behaviour> =
-        libp2p::SwarmBuilder::with_existing_identity(key)
-            .with_tokio()
+fn rust_node(key: libp2p::identity::Keypair, listen: bool, mux: Mux) -> RustNode {
+    let builder = libp2p::SwarmBuilder::with_existing_identity(key).with_tokio();
+    let tcp = libp2p::tcp::Config::default().nodelay(true);
+    let mut swarm: Swarm<libp2p_stream::Behaviour> = match mux {
+        Mux::Yamux => builder
             .with_tcp(
-                libp2p::tcp::Config::default().nodelay(true),
+                tcp,
                 libp2p::noise::Config::new,
                 libp2p::yamux::Config::default,
             )
@@ -76,7 +104,19 @@ fn rust_node(key: libp2p::identity::Keypair, listen: bool) -> RustNode {
             .with_behaviour(|_| libp2p_stream::Behaviour::new())
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+            .build(),
+        Mux::Mplex => builder
+            .with_tcp(
+                tcp,
+                libp2p::noise::Config::new,
+                libp2p_mplex::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build(),
+    };
     let peer = *swarm.local_peer_id();
     let mut control = swarm.behaviour().new_control();
     let incoming = control.accept(StreamProtocol::new(PROTO)).unwrap();
@@ -143,8 +183,11 @@ fn plexus_key(secp: bool) -> Keypair {
     }
 }
 
-fn upgrader(key: &Keypair) -> Upgrader {
-    let muxers: Vec<Arc<dyn MuxerUpgrade>> = vec![Arc::new(YamuxConfig::default())];
+fn upgrader(key: &Keypair, mux: Mux) -> Upgrader {
+    let muxers: Vec<Arc<dyn MuxerUpgrade>> = match mux {
+        Mux::Yamux => vec![Arc::new(YamuxConfig::default())],
+        Mux::Mplex => vec![Arc::new(MplexConfig::default())],
+    };
     Upgrader::new(
         Arc::new(NoiseConfig::new(key.clone())),
         muxers,
@@ -160,15 +203,15 @@ fn to_plexus_addr(a: &libp2p::Multiaddr) -> Multiaddr {
 // ---------- the stream exchange ----------
 
 /// Opener side of a plexus stream: send ours, half-close, read theirs to EOF.
-async fn plexus_opener(s: BoxStream, send: u64, expect: u64) {
+async fn plexus_opener(s: BoxStream, send: u64, expect: u64, size: usize) {
     let (_, mut s) = plexus_multistream::dialer_select(s, &[PROTO], &Default::default())
         .await
         .unwrap();
-    s.write_all(&pattern(send, SIZE)).await.unwrap();
+    s.write_all(&pattern(send, size)).await.unwrap();
     s.shutdown().await.unwrap();
-    let mut got = Vec::with_capacity(SIZE);
+    let mut got = Vec::with_capacity(size);
     s.read_to_end(&mut got).await.unwrap();
-    let want = pattern(expect, SIZE);
+    let want = pattern(expect, size);
     assert!(
         got == want,
         "plexus opener received wrong bytes: {}",
@@ -177,20 +220,20 @@ async fn plexus_opener(s: BoxStream, send: u64, expect: u64) {
 }
 
 /// Acceptor side of a plexus stream: read theirs to EOF, then send ours and close.
-async fn plexus_acceptor(s: BoxStream, send: u64, expect: u64) {
+async fn plexus_acceptor(s: BoxStream, send: u64, expect: u64, size: usize) {
     let (proto, mut s) = plexus_multistream::listener_select(s, &[PROTO], &Default::default())
         .await
         .unwrap();
     assert_eq!(proto, PROTO);
-    let mut got = Vec::with_capacity(SIZE);
+    let mut got = Vec::with_capacity(size);
     s.read_to_end(&mut got).await.unwrap();
-    let want = pattern(expect, SIZE);
+    let want = pattern(expect, size);
     assert!(
         got == want,
         "plexus acceptor received wrong bytes: {}",
         first_diff(&got, &want)
     );
-    s.write_all(&pattern(send, SIZE)).await.unwrap();
+    s.write_all(&pattern(send, size)).await.unwrap();
     s.shutdown().await.unwrap();
 }
 
@@ -199,16 +242,17 @@ async fn rust_opener(
     to: libp2p::PeerId,
     send: u64,
     expect: u64,
+    size: usize,
 ) {
     let mut s = control
         .open_stream(to, StreamProtocol::new(PROTO))
         .await
         .unwrap();
-    s.write_all(&pattern(send, SIZE)).await.unwrap();
+    s.write_all(&pattern(send, size)).await.unwrap();
     s.close().await.unwrap();
-    let mut got = Vec::with_capacity(SIZE);
+    let mut got = Vec::with_capacity(size);
     s.read_to_end(&mut got).await.unwrap();
-    let want = pattern(expect, SIZE);
+    let want = pattern(expect, size);
     assert!(
         got == want,
         "rust opener received wrong bytes: {}",
@@ -221,23 +265,24 @@ async fn rust_acceptor(
     from: libp2p::PeerId,
     send: u64,
     expect: u64,
+    size: usize,
 ) {
     let (peer, mut s) = incoming.next().await.unwrap();
     assert_eq!(peer, from);
-    let mut got = Vec::with_capacity(SIZE);
+    let mut got = Vec::with_capacity(size);
     s.read_to_end(&mut got).await.unwrap();
-    let want = pattern(expect, SIZE);
+    let want = pattern(expect, size);
     assert!(
         got == want,
         "rust acceptor received wrong bytes: {}",
         first_diff(&got, &want)
     );
-    s.write_all(&pattern(send, SIZE)).await.unwrap();
+    s.write_all(&pattern(send, size)).await.unwrap();
     s.close().await.unwrap();
 }
 
 /// Both streams at once on an established connection.
-async fn exchange(conn: Connection, mut rust: RustNode, me: plexus_core::PeerId) {
+async fn exchange(conn: Connection, mut rust: RustNode, me: plexus_core::PeerId, size: usize) {
     assert_eq!(
         conn.info.peer.to_bytes(),
         rust.peer.to_bytes(),
@@ -254,31 +299,41 @@ async fn exchange(conn: Connection, mut rust: RustNode, me: plexus_core::PeerId)
     let muxer = Arc::new(conn.muxer);
     // Stream 1: plexus opens, rust accepts.
     let m1 = muxer.clone();
-    let p_open = tokio::spawn(async move { plexus_opener(m1.open().await.unwrap(), 1, 2).await });
+    let p_open =
+        tokio::spawn(async move { plexus_opener(m1.open().await.unwrap(), 1, 2, size).await });
     // Stream 2: rust opens, plexus accepts.
     let m2 = muxer.clone();
     let p_accept =
-        tokio::spawn(async move { plexus_acceptor(m2.accept().await.unwrap(), 4, 3).await });
-    let r_open = tokio::spawn(rust_opener(rust.control.clone(), plexus_peer, 3, 4));
+        tokio::spawn(async move { plexus_acceptor(m2.accept().await.unwrap(), 4, 3, size).await });
+    let r_open = tokio::spawn(rust_opener(rust.control.clone(), plexus_peer, 3, 4, size));
     tokio::time::timeout(Duration::from_secs(120), async {
-        rust_acceptor(&mut rust.incoming, plexus_peer, 2, 1).await;
+        rust_acceptor(&mut rust.incoming, plexus_peer, 2, 1, size).await;
         p_open.await.unwrap();
         p_accept.await.unwrap();
         r_open.await.unwrap();
+        // Both streams were closed both ways and dropped: nothing is left.
+        loop {
+            let s = muxer.stats();
+            if s == MuxStats::default() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     })
     .await
     .expect("exchange finished");
+    assert!(!muxer.is_closed(), "the connection is still up");
 }
 
-async fn rust_dials_plexus(plexus_secp: bool, rust_secp: bool) {
+async fn rust_dials_plexus(mux: Mux, plexus_secp: bool, rust_secp: bool) {
     let key = plexus_key(plexus_secp);
-    let upgrader = upgrader(&key);
+    let upgrader = upgrader(&key, mux);
     let mut listener = TcpTransport::default()
         .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
         .await
         .unwrap();
     let addr = listener.local_addr().clone();
-    let rust = rust_node(rust_key(rust_secp), false);
+    let rust = rust_node(rust_key(rust_secp), false, mux);
     let dial_addr: libp2p::Multiaddr = format!("{addr}/p2p/{}", key.public().to_peer_id())
         .parse()
         .unwrap();
@@ -288,40 +343,50 @@ async fn rust_dials_plexus(plexus_secp: bool, rust_secp: bool) {
         .await
         .unwrap();
     assert_eq!(conn.info.direction, plexus_core::Direction::Inbound);
-    assert_eq!(conn.info.muxer, "/yamux/1.0.0");
-    exchange(conn, rust, key.public().to_peer_id()).await;
+    assert_eq!(conn.info.muxer, mux.protocol());
+    exchange(conn, rust, key.public().to_peer_id(), mux.size()).await;
 }
 
-async fn plexus_dials_rust(plexus_secp: bool, rust_secp: bool) {
+async fn plexus_dials_rust(mux: Mux, plexus_secp: bool, rust_secp: bool) {
     let key = plexus_key(plexus_secp);
-    let upgrader = upgrader(&key);
-    let mut rust = rust_node(rust_key(rust_secp), true);
+    let upgrader = upgrader(&key, mux);
+    let mut rust = rust_node(rust_key(rust_secp), true, mux);
     let laddr = rust.listen_addr().await;
     let addr = to_plexus_addr(&laddr).with(plexus_multiaddr::Protocol::P2p(
         plexus_core::PeerId::from_bytes(&rust.peer.to_bytes()).unwrap(),
     ));
     let conn = upgrader.dial(&TcpTransport::default(), addr).await.unwrap();
     assert_eq!(conn.info.direction, plexus_core::Direction::Outbound);
-    assert_eq!(conn.info.muxer, "/yamux/1.0.0");
-    exchange(conn, rust, key.public().to_peer_id()).await;
+    assert_eq!(conn.info.muxer, mux.protocol());
+    exchange(conn, rust, key.public().to_peer_id(), mux.size()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_libp2p_dials_plexus_secp256k1_listener_ed25519_dialer() {
-    rust_dials_plexus(true, false).await;
+async fn yamux_rust_libp2p_dials_plexus_secp256k1_listener_ed25519_dialer() {
+    rust_dials_plexus(Mux::Yamux, true, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_libp2p_dials_plexus_ed25519_listener_secp256k1_dialer() {
-    rust_dials_plexus(false, true).await;
+async fn yamux_rust_libp2p_dials_plexus_ed25519_listener_secp256k1_dialer() {
+    rust_dials_plexus(Mux::Yamux, false, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plexus_dials_rust_libp2p_secp256k1_dialer_ed25519_listener() {
-    plexus_dials_rust(true, false).await;
+async fn yamux_plexus_dials_rust_libp2p_secp256k1_dialer_ed25519_listener() {
+    plexus_dials_rust(Mux::Yamux, true, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plexus_dials_rust_libp2p_ed25519_dialer_secp256k1_listener() {
-    plexus_dials_rust(false, true).await;
+async fn yamux_plexus_dials_rust_libp2p_ed25519_dialer_secp256k1_listener() {
+    plexus_dials_rust(Mux::Yamux, false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mplex_rust_libp2p_dials_plexus_secp256k1_listener_ed25519_dialer() {
+    rust_dials_plexus(Mux::Mplex, true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mplex_plexus_dials_rust_libp2p_ed25519_dialer_secp256k1_listener() {
+    plexus_dials_rust(Mux::Mplex, false, true).await;
 }
