@@ -24,6 +24,11 @@
 //! 4. arms one timer for `poll_timeout` (the close deadline, the read-block
 //!    deadline).
 //!
+//! Both buffers are allocated on use and released when idle: the write
+//! buffer is reserved when the core has output and dropped after a flush;
+//! the read buffer is dropped when a read finds nothing and it holds no
+//! bytes (never while read-blocked: it then holds the frame left over).
+//!
 //! After a bounded number of busy iterations (at most 16 reads of
 //! [`Config::read_chunk_size`]) it yields to the runtime, so stream readers
 //! get to drain their buffers.
@@ -90,12 +95,14 @@ impl MplexConfig {
             done_wakers: Vec::new(),
             driver_done: false,
             read_paused: false,
+            holds_io_buffers: false,
         }));
         let driver = Driver {
             shared: shared.clone(),
             io,
-            read_buf: BytesMut::with_capacity(self.config.read_chunk_size),
-            write_buf: BytesMut::with_capacity(self.config.write_buffer_size),
+            // Both allocated on first use and released when idle.
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
             write_cap: self.config.write_buffer_size.max(64),
             read_chunk: self.config.read_chunk_size.max(64),
             close_timeout: self.config.close_timeout,
@@ -108,6 +115,7 @@ impl MplexConfig {
             timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
             timer_at: None,
             wake_buf: Vec::new(),
+            reported_buffers: false,
         };
         tokio::spawn(driver);
         Connection { shared }
@@ -140,6 +148,9 @@ struct Shared {
     /// The driver stopped reading because the core is read-blocked; it waits
     /// to be woken when that ends.
     read_paused: bool,
+    /// Whether the driver held a read or write buffer when it last went
+    /// idle (see [`Connection::holds_io_buffers`]).
+    holds_io_buffers: bool,
 }
 
 impl Shared {
@@ -225,6 +236,8 @@ struct Driver<T> {
     timer: Pin<Box<tokio::time::Sleep>>,
     timer_at: Option<Instant>,
     wake_buf: Vec<Waker>,
+    /// The last value stored in `Shared::holds_io_buffers`.
+    reported_buffers: bool,
 }
 
 impl<T: Io> Driver<T> {
@@ -233,7 +246,8 @@ impl<T: Io> Driver<T> {
     /// the close timeout); then the core learns of this error.
     fn write_failed(&mut self, e: io::Error) {
         self.write_failed = true;
-        self.write_buf.clear();
+        // Nothing more goes out: release the batch.
+        self.write_buf = BytesMut::new();
         self.write_error.get_or_insert(e);
     }
 
@@ -263,9 +277,20 @@ impl<T: Io> Driver<T> {
         self.timer.as_mut().poll(cx).is_ready()
     }
 
+    /// Going idle: record whether a buffer is still held (a lock only when
+    /// that changed, so at most once per busy/idle transition).
+    fn report_buffers(&mut self) {
+        let held = self.read_buf.capacity() > 0 || self.write_buf.capacity() > 0;
+        if held != self.reported_buffers {
+            self.reported_buffers = held;
+            lock(&self.shared).holds_io_buffers = held;
+        }
+    }
+
     fn finish(&mut self) {
         let mut g = lock(&self.shared);
         g.driver_done = true;
+        g.holds_io_buffers = false;
         g.wake_all(&mut self.wake_buf);
         self.wake_buf.append(&mut g.done_wakers);
         drop(g);
@@ -290,6 +315,10 @@ impl<T: Io> Future for Driver<T> {
                 }
                 if !this.write_failed && this.write_buf.len() < this.write_cap {
                     let budget = this.write_cap - this.write_buf.len();
+                    if this.write_buf.capacity() == 0 && sh.core.wants_transmit() {
+                        // One allocation for the batch (not touched beyond what is written).
+                        this.write_buf.reserve(this.write_cap);
+                    }
                     sh.core.poll_transmit(now, &mut this.write_buf, budget);
                 }
                 sh.drain_events(&mut this.wake_buf);
@@ -318,7 +347,11 @@ impl<T: Io> Future for Driver<T> {
             }
             if this.need_flush && this.write_buf.is_empty() && !this.write_failed {
                 match Pin::new(&mut this.io).poll_flush(cx) {
-                    Poll::Ready(Ok(())) => this.need_flush = false,
+                    Poll::Ready(Ok(())) => {
+                        this.need_flush = false;
+                        // All sent: hold no write batch while idle.
+                        this.write_buf = BytesMut::new();
+                    }
                     Poll::Ready(Err(e)) => {
                         this.write_failed(e);
                         progress = true;
@@ -404,7 +437,15 @@ impl<T: Io> Future for Driver<T> {
                             this.read_ended(Some(e));
                             progress = true;
                         }
-                        Poll::Pending => {}
+                        Poll::Pending => {
+                            // Nothing to read: hold no read buffer while idle.
+                            // Only if empty: a partial frame stays (a frame the
+                            // core left while read-blocked never gets here, as
+                            // the driver does not read then).
+                            if this.read_buf.is_empty() {
+                                this.read_buf = BytesMut::new();
+                            }
+                        }
                     }
                     this.wake();
                 }
@@ -418,6 +459,7 @@ impl<T: Io> Future for Driver<T> {
             }
 
             if !progress {
+                this.report_buffers();
                 return Poll::Pending;
             }
         }
@@ -518,6 +560,14 @@ impl Connection {
     /// Whether the driver task has finished.
     pub fn driver_finished(&self) -> bool {
         lock(&self.shared).driver_done
+    }
+
+    /// Whether the driver held a read or write buffer when it last went
+    /// idle (waiting for I/O or the application). For tests: an idle
+    /// connection holds none.
+    #[doc(hidden)]
+    pub fn holds_io_buffers(&self) -> bool {
+        lock(&self.shared).holds_io_buffers
     }
 }
 

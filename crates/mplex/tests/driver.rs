@@ -329,6 +329,56 @@ async fn sixty_four_mib_to_a_slow_reader_byte_exact() {
     .await;
 }
 
+/// Idle connections hold no I/O buffers: none at the start, none after
+/// traffic (both ways); while input is blocked on a slow reader the blocked
+/// side keeps the frame left in its read buffer, the sender (all written)
+/// holds none.
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_holds_no_io_buffers() {
+    // Virtual time: a sleep returns once every task is idle.
+    async fn idle() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    timed(async {
+        let cfg = Config {
+            max_buffer_per_stream: 64 * 1024,
+            ..Config::default()
+        };
+        let (a, b) = pair_with(
+            MplexConfig::default(),
+            MplexConfig::new(cfg, MuxLimits::default()),
+        );
+        idle().await;
+        assert!(!a.holds_io_buffers(), "fresh connection");
+        assert!(!b.holds_io_buffers(), "fresh connection");
+
+        // More than b's stream buffer takes: b blocks, a frame left unread.
+        let data = pattern(3, 256 * 1024);
+        let mut s = a.open_stream().unwrap();
+        s.write_all(&data).await.unwrap();
+        let mut r = b.accept_stream().await.unwrap();
+        idle().await;
+        assert!(b.with_core(|c| c.is_read_blocked()));
+        assert!(b.holds_io_buffers(), "the blocked frame stays buffered");
+        assert!(!a.holds_io_buffers(), "everything sent");
+
+        // The reader catches up; b answers; both go idle again.
+        let mut got = vec![0u8; data.len()];
+        r.read_exact(&mut got).await.unwrap();
+        assert!(got == data, "byte-exact");
+        r.write_all(b"thanks").await.unwrap();
+        let mut ack = [0u8; 6];
+        s.read_exact(&mut ack).await.unwrap();
+        assert_eq!(&ack, b"thanks");
+        idle().await;
+        assert!(!b.with_core(|c| c.is_read_blocked()));
+        assert!(!a.holds_io_buffers(), "idle after traffic");
+        assert!(!b.holds_io_buffers(), "idle after traffic");
+        assert!(!a.is_closed() && !b.is_closed());
+    })
+    .await;
+}
+
 /// `len` bytes of a position-keyed pattern starting at `offset`.
 fn pattern_at(offset: usize, len: usize) -> Vec<u8> {
     (offset..offset + len)
