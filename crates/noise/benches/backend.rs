@@ -42,7 +42,7 @@ fn frames(c: &mut Criterion) {
     let mut g = c.benchmark_group("frame_64k_encrypt_decrypt");
     g.throughput(Throughput::Bytes(plaintext.len() as u64));
     for (name, backend) in [
-        ("ring", CryptoBackend::Ring),
+        ("accelerated", CryptoBackend::Accelerated),
         ("rustcrypto", CryptoBackend::RustCrypto),
     ] {
         let (mut tx, mut rx) = pair(backend);
@@ -70,7 +70,7 @@ fn stream(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(TOTAL as u64));
     g.sample_size(10);
     for (name, backend) in [
-        ("ring", CryptoBackend::Ring),
+        ("accelerated", CryptoBackend::Accelerated),
         ("rustcrypto", CryptoBackend::RustCrypto),
     ] {
         g.bench_function(name, |b| {

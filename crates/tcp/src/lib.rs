@@ -388,7 +388,9 @@ mod tests {
         assert_eq!(dialed.nodelay().unwrap(), t.config.nodelay);
         (
             socket2::SockRef::from(&dialed).tcp_notsent_lowat().unwrap(),
-            socket2::SockRef::from(&accepted).tcp_notsent_lowat().unwrap(),
+            socket2::SockRef::from(&accepted)
+                .tcp_notsent_lowat()
+                .unwrap(),
         )
     }
 

@@ -94,8 +94,8 @@ async fn static_key_lives_as_long_as_the_config() {
 #[tokio::test]
 async fn backends_interoperate() {
     for (x, y) in [
-        (CryptoBackend::Ring, CryptoBackend::RustCrypto),
-        (CryptoBackend::RustCrypto, CryptoBackend::Ring),
+        (CryptoBackend::Accelerated, CryptoBackend::RustCrypto),
+        (CryptoBackend::RustCrypto, CryptoBackend::Accelerated),
         (CryptoBackend::RustCrypto, CryptoBackend::RustCrypto),
     ] {
         let a = secp().with_backend(x);
@@ -121,9 +121,9 @@ async fn backends_interoperate() {
 }
 
 #[tokio::test]
-async fn default_backend_is_ring() {
-    assert_eq!(CryptoBackend::default(), CryptoBackend::Ring);
-    assert_eq!(secp().backend(), CryptoBackend::Ring);
+async fn default_backend_is_accelerated() {
+    assert_eq!(CryptoBackend::default(), CryptoBackend::Accelerated);
+    assert_eq!(secp().backend(), CryptoBackend::Accelerated);
 }
 
 #[tokio::test]
