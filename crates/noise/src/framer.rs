@@ -2,8 +2,10 @@
 
 use bytes::{Buf, BytesMut};
 
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+
 use crate::config::{CryptoBackend, noise_params};
-use crate::{LEN_PREFIX_LEN, MAX_FRAME_LEN, MAX_PLAINTEXT_LEN, NoiseError, TAG_LEN};
+use crate::{DH_LEN, LEN_PREFIX_LEN, MAX_FRAME_LEN, MAX_PLAINTEXT_LEN, NoiseError, TAG_LEN};
 
 /// The total length (length prefix included) of the frame at the start of `input`, once its
 /// two-byte length prefix is there. The frame is complete when `input.len()` reaches it.
@@ -39,7 +41,15 @@ pub fn read_frame(input: &mut BytesMut) -> Option<BytesMut> {
 }
 
 /// The transport-phase framer of a Noise session: encrypts plaintext into length-prefixed
-/// frames and decrypts whole frames, over snow's `TransportState`. Sans-IO.
+/// frames and decrypts whole frames. Sans-IO.
+///
+/// With [`CryptoBackend::Accelerated`] the framer runs ring's ChaCha20-Poly1305 itself on the
+/// keys of the handshake's split, in place: [`NoiseFramer::seal_in_place`] and
+/// [`NoiseFramer::open_in_place`] encrypt and decrypt a buffer without copying it (snow's
+/// transport API always copies between an input and an output slice). With
+/// [`CryptoBackend::RustCrypto`] it runs snow's `TransportState`, and the in-place calls copy
+/// through a scratch buffer. Both produce the same bytes (Noise's `ChaChaPoly`: the nonce is
+/// four zero bytes and the little-endian frame counter, the associated data is empty).
 ///
 /// Each frame carries at most [`MAX_PLAINTEXT_LEN`] plaintext bytes, i.e. at most
 /// [`MAX_FRAME_LEN`] bytes of ciphertext after its two-byte length. Zero-length frames (a tag
@@ -49,29 +59,102 @@ pub fn read_frame(input: &mut BytesMut) -> Option<BytesMut> {
 /// direction: every later call on it returns [`NoiseError::Poisoned`], since the Noise
 /// protocol has no recovery. Drop the connection.
 pub struct NoiseFramer {
-    state: snow::TransportState,
+    cipher: TransportCipher,
     read_failed: bool,
     write_failed: bool,
+    /// The snow path's copy of a buffer to be sealed or opened "in place".
+    scratch: Vec<u8>,
+}
+
+enum TransportCipher {
+    Ring(Box<RingTransport>),
+    Snow(Box<snow::TransportState>),
+}
+
+/// Noise `ChaChaPoly` on ring, one key and counter per direction.
+struct RingTransport {
+    send: LessSafeKey,
+    recv: LessSafeKey,
+    send_nonce: u64,
+    recv_nonce: u64,
+    remote_static: Option<[u8; DH_LEN]>,
+}
+
+/// The Noise nonce for counter `n`: 32 zero bits, then `n` little-endian.
+fn ring_nonce(n: u64) -> Nonce {
+    let mut bytes = [0u8; 12];
+    bytes[4..].copy_from_slice(&n.to_le_bytes());
+    Nonce::assume_unique_for_key(bytes)
 }
 
 impl std::fmt::Debug for NoiseFramer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NoiseFramer")
-            .field("sending_nonce", &self.state.sending_nonce())
-            .field("receiving_nonce", &self.state.receiving_nonce())
+            .field("sending_nonce", &self.sending_nonce())
+            .field("receiving_nonce", &self.receiving_nonce())
             .field("read_failed", &self.read_failed)
             .field("write_failed", &self.write_failed)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl NoiseFramer {
-    pub(crate) fn new(state: snow::TransportState) -> Self {
+    fn with_cipher(cipher: TransportCipher) -> Self {
         NoiseFramer {
-            state,
+            cipher,
             read_failed: false,
             write_failed: false,
+            scratch: Vec::new(),
         }
+    }
+
+    /// The framer of a finished handshake, on `backend`'s cipher.
+    pub(crate) fn from_handshake(
+        mut hs: snow::HandshakeState,
+        backend: CryptoBackend,
+    ) -> Result<Self, snow::Error> {
+        if !hs.is_handshake_finished() {
+            return Err(snow::Error::State(
+                snow::error::StateProblem::HandshakeNotFinished,
+            ));
+        }
+        match backend {
+            CryptoBackend::Accelerated => {
+                let remote_static = hs
+                    .get_remote_static()
+                    .and_then(|k| <[u8; DH_LEN]>::try_from(k).ok());
+                // Noise's Split(): the initiator sends with the first key, the responder with
+                // the second.
+                let (mut k1, mut k2) = hs.dangerously_get_raw_split();
+                let (send, recv) = if hs.is_initiator() {
+                    (&k1, &k2)
+                } else {
+                    (&k2, &k1)
+                };
+                let key = |k: &[u8; 32]| {
+                    UnboundKey::new(&CHACHA20_POLY1305, k)
+                        .map(LessSafeKey::new)
+                        .map_err(|_| snow::Error::Init(snow::error::InitStage::ValidateCipherTypes))
+                };
+                let ring = RingTransport {
+                    send: key(send)?,
+                    recv: key(recv)?,
+                    send_nonce: 0,
+                    recv_nonce: 0,
+                    remote_static,
+                };
+                k1.fill(0);
+                k2.fill(0);
+                std::hint::black_box((&k1, &k2));
+                Ok(Self::with_cipher(TransportCipher::Ring(Box::new(ring))))
+            }
+            CryptoBackend::RustCrypto => Ok(Self::new(hs.into_transport_mode()?)),
+        }
+    }
+
+    /// A framer over snow's transport state.
+    pub(crate) fn new(state: snow::TransportState) -> Self {
+        Self::with_cipher(TransportCipher::Snow(Box::new(state)))
     }
 
     /// Encrypt `plaintext` and append it to `out` as frames of at most [`MAX_PLAINTEXT_LEN`]
@@ -88,8 +171,10 @@ impl NoiseFramer {
         loop {
             let (chunk, tail) = rest.split_at(rest.len().min(MAX_PLAINTEXT_LEN));
             let start = out.len();
-            out.resize(start + LEN_PREFIX_LEN + chunk.len() + TAG_LEN, 0);
-            if let Err(e) = self.encrypt_frame(chunk, &mut out[start..]) {
+            out.extend_from_slice(&[0; LEN_PREFIX_LEN]);
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(&[0; TAG_LEN]);
+            if let Err(e) = self.seal_in_place(&mut out[start..], chunk.len()) {
                 out.truncate(start);
                 return Err(e);
             }
@@ -102,25 +187,74 @@ impl NoiseFramer {
 
     /// Encrypt one frame: write the length prefix and the ciphertext of `plaintext` (at most
     /// [`MAX_PLAINTEXT_LEN`] bytes) to the front of `out`, which must hold at least
-    /// `2 + plaintext.len() + 16` bytes. Returns the bytes written.
+    /// `2 + plaintext.len() + 16` bytes. Returns the bytes written. (Copies `plaintext` into
+    /// `out`; [`NoiseFramer::seal_in_place`] avoids the copy when the plaintext is already
+    /// there.)
     ///
     /// # Errors
     /// [`NoiseError::BufferSize`] for an oversized plaintext or a short `out`,
     /// [`NoiseError::NonceExhausted`], [`NoiseError::Poisoned`].
     pub fn encrypt_frame(&mut self, plaintext: &[u8], out: &mut [u8]) -> Result<usize, NoiseError> {
-        if self.write_failed {
-            return Err(NoiseError::Poisoned);
-        }
         if plaintext.len() > MAX_PLAINTEXT_LEN
             || out.len() < LEN_PREFIX_LEN + plaintext.len() + TAG_LEN
         {
             return Err(NoiseError::BufferSize);
         }
-        let (prefix, body) = out.split_at_mut(LEN_PREFIX_LEN);
-        let n = self.state.write_message(plaintext, body).map_err(|e| {
-            self.write_failed = true;
-            NoiseError::from_snow_write(e, "encrypt")
-        })?;
+        out[LEN_PREFIX_LEN..LEN_PREFIX_LEN + plaintext.len()].copy_from_slice(plaintext);
+        self.seal_in_place(out, plaintext.len())
+    }
+
+    /// Encrypt one frame in place. `frame` holds two bytes for the length prefix, then
+    /// `plaintext_len` (at most [`MAX_PLAINTEXT_LEN`]) bytes of plaintext, then at least 16
+    /// bytes for the tag; on return it holds the whole frame (prefix, ciphertext, tag) at its
+    /// front. Returns the frame's length, `2 + plaintext_len + 16`.
+    ///
+    /// # Errors
+    /// [`NoiseError::BufferSize`] for an oversized plaintext or a short `frame`,
+    /// [`NoiseError::NonceExhausted`], [`NoiseError::Poisoned`].
+    pub fn seal_in_place(
+        &mut self,
+        frame: &mut [u8],
+        plaintext_len: usize,
+    ) -> Result<usize, NoiseError> {
+        if self.write_failed {
+            return Err(NoiseError::Poisoned);
+        }
+        let body_len = plaintext_len + TAG_LEN;
+        if plaintext_len > MAX_PLAINTEXT_LEN || frame.len() < LEN_PREFIX_LEN + body_len {
+            return Err(NoiseError::BufferSize);
+        }
+        let (prefix, body) = frame.split_at_mut(LEN_PREFIX_LEN);
+        let n = match &mut self.cipher {
+            TransportCipher::Ring(t) => {
+                if t.send_nonce == u64::MAX {
+                    self.write_failed = true;
+                    return Err(NoiseError::NonceExhausted);
+                }
+                let (data, tag_out) = body[..body_len].split_at_mut(plaintext_len);
+                let tag = t
+                    .send
+                    .seal_in_place_separate_tag(ring_nonce(t.send_nonce), Aad::empty(), data)
+                    .map_err(|_| {
+                        self.write_failed = true;
+                        NoiseError::Internal {
+                            context: "encrypt",
+                            source: snow::Error::Input,
+                        }
+                    })?;
+                tag_out.copy_from_slice(tag.as_ref());
+                t.send_nonce += 1;
+                body_len
+            }
+            TransportCipher::Snow(state) => {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&body[..plaintext_len]);
+                state.write_message(&self.scratch, body).map_err(|e| {
+                    self.write_failed = true;
+                    NoiseError::from_snow_write(e, "encrypt")
+                })?
+            }
+        };
         // n ≤ MAX_FRAME_LEN, checked above.
         prefix.copy_from_slice(&(n as u16).to_be_bytes());
         Ok(LEN_PREFIX_LEN + n)
@@ -152,8 +286,8 @@ impl NoiseFramer {
             return Ok(None);
         }
         let start = out.len();
-        out.resize(start + total - LEN_PREFIX_LEN, 0);
-        match self.decrypt_frame(&input[LEN_PREFIX_LEN..total], &mut out[start..]) {
+        out.extend_from_slice(&input[LEN_PREFIX_LEN..total]);
+        match self.open_in_place(&mut out[start..]) {
             Ok(n) => {
                 out.truncate(start + n);
                 input.advance(total);
@@ -167,8 +301,8 @@ impl NoiseFramer {
     }
 
     /// Decrypt one frame body (`ciphertext`, without the length prefix) into the front of
-    /// `out` and return the plaintext length. `out` needs `ciphertext.len() - 16` bytes; give it
-    /// `ciphertext.len()` to let the ring backend decrypt in place without a scratch copy.
+    /// `out` and return the plaintext length. `out` needs `ciphertext.len() - 16` bytes.
+    /// (Copies; [`NoiseFramer::open_in_place`] decrypts where the ciphertext lies.)
     ///
     /// # Errors
     /// [`NoiseError::Decrypt`], [`NoiseError::NonceExhausted`], [`NoiseError::Poisoned`];
@@ -181,32 +315,94 @@ impl NoiseFramer {
         if self.read_failed {
             return Err(NoiseError::Poisoned);
         }
-        if ciphertext.len() < TAG_LEN || ciphertext.len() > MAX_FRAME_LEN {
+        if (TAG_LEN..=MAX_FRAME_LEN).contains(&ciphertext.len())
+            && out.len() < ciphertext.len() - TAG_LEN
+        {
+            return Err(NoiseError::BufferSize);
+        }
+        if out.len() >= ciphertext.len() {
+            out[..ciphertext.len()].copy_from_slice(ciphertext);
+            return self.open_in_place(&mut out[..ciphertext.len()]);
+        }
+        let mut body = std::mem::take(&mut self.scratch);
+        body.clear();
+        body.extend_from_slice(ciphertext);
+        let result = self.open_in_place(&mut body);
+        if let Ok(n) = result {
+            out[..n].copy_from_slice(&body[..n]);
+        }
+        self.scratch = body;
+        result
+    }
+
+    /// Decrypt one frame body (ciphertext and tag, without the length prefix) in place and
+    /// return the plaintext length: the plaintext is then `body[..n]`. A body that does not
+    /// authenticate is left in an unspecified state.
+    ///
+    /// # Errors
+    /// [`NoiseError::Decrypt`] (also for a body shorter than a tag or longer than
+    /// [`MAX_FRAME_LEN`]), [`NoiseError::NonceExhausted`], [`NoiseError::Poisoned`].
+    pub fn open_in_place(&mut self, body: &mut [u8]) -> Result<usize, NoiseError> {
+        if self.read_failed {
+            return Err(NoiseError::Poisoned);
+        }
+        if body.len() < TAG_LEN || body.len() > MAX_FRAME_LEN {
             self.read_failed = true;
             return Err(NoiseError::Decrypt);
         }
-        if out.len() < ciphertext.len() - TAG_LEN {
-            return Err(NoiseError::BufferSize);
+        match &mut self.cipher {
+            TransportCipher::Ring(t) => {
+                if t.recv_nonce == u64::MAX {
+                    self.read_failed = true;
+                    return Err(NoiseError::NonceExhausted);
+                }
+                match t
+                    .recv
+                    .open_in_place(ring_nonce(t.recv_nonce), Aad::empty(), body)
+                {
+                    Ok(plain) => {
+                        t.recv_nonce += 1;
+                        Ok(plain.len())
+                    }
+                    Err(_) => {
+                        self.read_failed = true;
+                        Err(NoiseError::Decrypt)
+                    }
+                }
+            }
+            TransportCipher::Snow(state) => {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(body);
+                state.read_message(&self.scratch, body).map_err(|e| {
+                    self.read_failed = true;
+                    NoiseError::from_snow_read(e, "decrypt")
+                })
+            }
         }
-        self.state.read_message(ciphertext, out).map_err(|e| {
-            self.read_failed = true;
-            NoiseError::from_snow_read(e, "decrypt")
-        })
     }
 
     /// The remote's Noise static key.
     pub fn remote_static(&self) -> Option<&[u8]> {
-        self.state.get_remote_static()
+        match &self.cipher {
+            TransportCipher::Ring(t) => t.remote_static.as_ref().map(|k| &k[..]),
+            TransportCipher::Snow(state) => state.get_remote_static(),
+        }
     }
 
     /// Frames encrypted so far (the next sending nonce).
     pub fn sending_nonce(&self) -> u64 {
-        self.state.sending_nonce()
+        match &self.cipher {
+            TransportCipher::Ring(t) => t.send_nonce,
+            TransportCipher::Snow(state) => state.sending_nonce(),
+        }
     }
 
     /// Frames decrypted so far (the next receiving nonce).
     pub fn receiving_nonce(&self) -> u64 {
-        self.state.receiving_nonce()
+        match &self.cipher {
+            TransportCipher::Ring(t) => t.recv_nonce,
+            TransportCipher::Snow(state) => state.receiving_nonce(),
+        }
     }
 
     /// **Insecure, for tests and fuzzing only.** An (initiator, responder) pair of framers from
@@ -214,6 +410,14 @@ impl NoiseFramer {
     /// their frames) are the same in every run. Never use it for real traffic.
     #[doc(hidden)]
     pub fn insecure_fixed_key_pair() -> (NoiseFramer, NoiseFramer) {
+        Self::fixed_key_pair_on(CryptoBackend::default(), CryptoBackend::default())
+    }
+
+    /// [`NoiseFramer::insecure_fixed_key_pair`] with each side's framer on its own backend.
+    fn fixed_key_pair_on(
+        initiator: CryptoBackend,
+        responder: CryptoBackend,
+    ) -> (NoiseFramer, NoiseFramer) {
         fn build<'a>(s: &'a [u8; 32], e: &'a [u8; 32]) -> Result<snow::Builder<'a>, snow::Error> {
             snow::Builder::with_resolver(noise_params(), CryptoBackend::default().resolver())
                 .local_private_key(s)
@@ -234,14 +438,17 @@ impl NoiseFramer {
         let n = i.write_message(&[], &mut msg).expect("msg3");
         r.read_message(&msg[..n], &mut payload).expect("msg3");
         (
-            NoiseFramer::new(i.into_transport_mode().expect("handshake done")),
-            NoiseFramer::new(r.into_transport_mode().expect("handshake done")),
+            NoiseFramer::from_handshake(i, initiator).expect("handshake done"),
+            NoiseFramer::from_handshake(r, responder).expect("handshake done"),
         )
     }
 
     #[cfg(test)]
     pub(crate) fn set_receiving_nonce(&mut self, nonce: u64) {
-        self.state.set_receiving_nonce(nonce);
+        match &mut self.cipher {
+            TransportCipher::Ring(t) => t.recv_nonce = nonce,
+            TransportCipher::Snow(state) => state.set_receiving_nonce(nonce),
+        }
     }
 }
 
@@ -368,6 +575,124 @@ mod tests {
         a1.encrypt(b"same", &mut w1).unwrap();
         a2.encrypt(b"same", &mut w2).unwrap();
         assert_eq!(w1, w2);
+    }
+
+    const BACKENDS: [CryptoBackend; 2] = [CryptoBackend::Accelerated, CryptoBackend::RustCrypto];
+
+    #[test]
+    fn ring_and_snow_framers_make_the_same_bytes_and_interoperate() {
+        let data: Vec<u8> = (0..MAX_PLAINTEXT_LEN + 100)
+            .map(|i| (i * 7) as u8)
+            .collect();
+        // Same keys, different cipher code: identical wire bytes, frame after frame.
+        let (mut ring_i, _) =
+            NoiseFramer::fixed_key_pair_on(CryptoBackend::Accelerated, CryptoBackend::Accelerated);
+        let (mut snow_i, _) =
+            NoiseFramer::fixed_key_pair_on(CryptoBackend::RustCrypto, CryptoBackend::RustCrypto);
+        assert!(matches!(ring_i.cipher, TransportCipher::Ring(_)));
+        assert!(matches!(snow_i.cipher, TransportCipher::Snow(_)));
+        for round in 0..3 {
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            ring_i.encrypt(&data[round..], &mut a).unwrap();
+            snow_i.encrypt(&data[round..], &mut b).unwrap();
+            assert_eq!(a, b, "round {round}");
+        }
+        assert_eq!(ring_i.remote_static(), snow_i.remote_static());
+        assert!(ring_i.remote_static().is_some());
+        // Every pairing talks both ways.
+        for bi in BACKENDS {
+            for br in BACKENDS {
+                let (mut i, mut r) = NoiseFramer::fixed_key_pair_on(bi, br);
+                for round in 0..4 {
+                    let (tx, rx) = if round % 2 == 0 {
+                        (&mut i, &mut r)
+                    } else {
+                        (&mut r, &mut i)
+                    };
+                    let mut wire = BytesMut::new();
+                    tx.encrypt(&data, &mut wire).unwrap();
+                    let mut out = BytesMut::new();
+                    while rx.decrypt_next(&mut wire, &mut out).unwrap().is_some() {}
+                    assert_eq!(&out[..], &data[..], "{bi:?} -> {br:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn in_place_seal_and_open() {
+        for backend in BACKENDS {
+            let (mut a, mut b) = NoiseFramer::fixed_key_pair_on(backend, backend);
+            let mut frame = vec![0u8; LEN_PREFIX_LEN + 5 + TAG_LEN + 3];
+            frame[LEN_PREFIX_LEN..LEN_PREFIX_LEN + 5].copy_from_slice(b"hello");
+            let n = a.seal_in_place(&mut frame, 5).unwrap();
+            assert_eq!(n, LEN_PREFIX_LEN + 5 + TAG_LEN);
+            assert_eq!(frame_len(&frame), Some(n));
+            assert_ne!(&frame[2..7], b"hello", "encrypted");
+            let body = &mut frame[LEN_PREFIX_LEN..n];
+            let m = b.open_in_place(body).unwrap();
+            assert_eq!(&body[..m], b"hello");
+            // Too little room for the tag, or too much plaintext: refused, nothing consumed.
+            let mut short = vec![0u8; LEN_PREFIX_LEN + 5 + TAG_LEN - 1];
+            assert!(matches!(
+                a.seal_in_place(&mut short, 5),
+                Err(NoiseError::BufferSize)
+            ));
+            let mut big = vec![0u8; LEN_PREFIX_LEN + MAX_FRAME_LEN + 1];
+            assert!(matches!(
+                a.seal_in_place(&mut big, MAX_PLAINTEXT_LEN + 1),
+                Err(NoiseError::BufferSize)
+            ));
+            assert_eq!(a.sending_nonce(), 1);
+            // A body shorter than a tag does not decrypt, and poisons the read side.
+            assert!(matches!(
+                b.open_in_place(&mut [0u8; TAG_LEN - 1]),
+                Err(NoiseError::Decrypt)
+            ));
+            assert!(matches!(
+                b.open_in_place(&mut [0u8; TAG_LEN]),
+                Err(NoiseError::Poisoned)
+            ));
+        }
+    }
+
+    #[test]
+    fn decrypt_frame_into_a_plaintext_sized_buffer() {
+        for backend in BACKENDS {
+            let (mut a, mut b) = NoiseFramer::fixed_key_pair_on(backend, backend);
+            let mut wire = BytesMut::new();
+            a.encrypt(b"exactly", &mut wire).unwrap();
+            let mut out = [0u8; 7];
+            assert_eq!(
+                b.decrypt_frame(&wire[LEN_PREFIX_LEN..], &mut out).unwrap(),
+                7
+            );
+            assert_eq!(&out, b"exactly");
+            a.encrypt(b"exactly", &mut wire).unwrap();
+            assert!(matches!(
+                b.decrypt_frame(&wire[LEN_PREFIX_LEN + 23 + LEN_PREFIX_LEN..], &mut [0u8; 6]),
+                Err(NoiseError::BufferSize)
+            ));
+        }
+    }
+
+    #[test]
+    fn sending_nonce_exhaustion_is_typed_and_poisons_the_write_side() {
+        let (mut a, _) = NoiseFramer::insecure_fixed_key_pair();
+        match &mut a.cipher {
+            TransportCipher::Ring(t) => t.send_nonce = u64::MAX,
+            TransportCipher::Snow(_) => panic!("the default backend runs ring"),
+        }
+        let mut wire = BytesMut::new();
+        assert!(matches!(
+            a.encrypt(b"x", &mut wire),
+            Err(NoiseError::NonceExhausted)
+        ));
+        assert!(wire.is_empty());
+        assert!(matches!(
+            a.encrypt(b"x", &mut wire),
+            Err(NoiseError::Poisoned)
+        ));
     }
 
     #[test]

@@ -7,7 +7,10 @@ use plexus_identity::PeerId;
 use crate::payload::{
     NoiseExtensions, NoiseHandshakePayload, PayloadLimits, RemoteIdentity, verify_payload,
 };
-use crate::{DH_LEN, LEN_PREFIX_LEN, MAX_FRAME_LEN, NoiseConfig, NoiseError, NoiseFramer, TAG_LEN};
+use crate::{
+    CryptoBackend, DH_LEN, LEN_PREFIX_LEN, MAX_FRAME_LEN, NoiseConfig, NoiseError, NoiseFramer,
+    TAG_LEN,
+};
 
 /// Bytes a handshake message adds around its payload at most (message 2: `e`, encrypted `s`
 /// with its tag, and the payload's tag).
@@ -48,6 +51,7 @@ pub struct NoiseHandshake {
     messages: u8,
     failed: bool,
     scratch: Vec<u8>,
+    backend: CryptoBackend,
 }
 
 impl std::fmt::Debug for NoiseHandshake {
@@ -117,6 +121,7 @@ impl NoiseHandshake {
             messages: 0,
             failed: false,
             scratch: Vec::new(),
+            backend: config.backend(),
         })
     }
 
@@ -258,13 +263,12 @@ impl NoiseHandshake {
         if self.failed {
             return Err(NoiseError::Poisoned);
         }
-        let transport =
-            self.state
-                .into_transport_mode()
-                .map_err(|source| NoiseError::Internal {
-                    context: "handshake finish",
-                    source,
-                })?;
+        let framer = NoiseFramer::from_handshake(self.state, self.backend).map_err(|source| {
+            NoiseError::Internal {
+                context: "handshake finish",
+                source,
+            }
+        })?;
         let Some((remote, remote_muxers)) = self.remote else {
             return Err(NoiseError::Poisoned);
         };
@@ -286,7 +290,7 @@ impl NoiseHandshake {
             }
         };
         Ok(HandshakeResult {
-            framer: NoiseFramer::new(transport),
+            framer,
             remote,
             early_muxer,
         })

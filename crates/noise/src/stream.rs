@@ -22,46 +22,44 @@ const RAW_CAP: usize = WIRE_FRAME + READ_CHUNK;
 
 /// A Noise-encrypted byte stream over `T`.
 ///
-/// Writes are buffered up to one frame of plaintext ([`MAX_PLAINTEXT_LEN`]); a full frame is
-/// encrypted at once, a partial one on `poll_flush`. At most one encrypted frame waits for the
-/// inner stream, so `poll_write` returns `Pending` only when both a frame of plaintext and a
-/// frame of ciphertext are pending. Writes of a whole frame or more with nothing buffered are
-/// encrypted straight from the caller's buffer. `poll_shutdown` flushes, then shuts down the
+/// Writes are buffered up to one frame of plaintext ([`MAX_PLAINTEXT_LEN`]), copied once into
+/// the frame buffer where they are encrypted in place ([`NoiseFramer::seal_in_place`]); a full
+/// frame is encrypted at once, a partial one on `poll_flush`. At most one encrypted frame waits
+/// for the inner stream, so `poll_write` returns `Pending` only when both a frame of plaintext
+/// and a frame of ciphertext are pending. `poll_shutdown` flushes, then shuts down the
 /// inner write side (a half-close: reading goes on).
 ///
-/// Reads fill a raw buffer of one frame plus [`READ_CHUNK`] bytes, decrypt whole frames
-/// directly into the caller's buffer when it has room for the frame's ciphertext, and
-/// otherwise into a one-frame plaintext buffer (allocated on first use) that later reads
-/// drain. An inner EOF at a frame boundary is EOF; inside a frame it is an `UnexpectedEof`
-/// error carrying [`NoiseError::TruncatedFrame`].
+/// Reads fill a raw buffer of one frame plus [`READ_CHUNK`] bytes and decrypt each whole frame
+/// in place there ([`NoiseFramer::open_in_place`]); reads copy the plaintext out of it, so each
+/// byte is copied once, into the caller's buffer, which is never zero-filled (it may be
+/// uninitialised). An inner EOF at a frame boundary is EOF; inside a frame it is an
+/// `UnexpectedEof` error carrying [`NoiseError::TruncatedFrame`].
 ///
-/// Memory per stream is bounded: about 80 KiB raw + 64 KiB plaintext to read, 64 KiB + 64 KiB
-/// to write. Every buffer is allocated on first use and released when the stream goes idle (the
-/// read buffers when the inner stream has nothing more to read and nothing is buffered, the
-/// write buffers when a flush completes), so an idle stream holds no I/O buffer. The raw buffer
-/// is read into without zero-filling it. Errors surface as `io::Error`s whose inner error is a
+/// Memory per stream is bounded: about 80 KiB to read, 64 KiB + 64 KiB to write. Every buffer
+/// is allocated on first use and released when the stream goes idle (the read buffer when the
+/// inner stream has nothing more to read and nothing is buffered, the write buffers when a
+/// flush completes), so an idle stream holds no I/O buffer. The raw buffer is read into without
+/// zero-filling it. Errors surface as `io::Error`s whose inner error is a
 /// [`NoiseError`]; after a Noise error a direction stays failed ([`NoiseError::Poisoned`]).
 pub struct NoiseStream<T> {
     inner: T,
     framer: NoiseFramer,
-    /// Unconsumed ciphertext read from `inner` (capacity at most `RAW_CAP`; none while idle).
+    /// Unconsumed bytes read from `inner` (capacity at most `RAW_CAP`; none while idle): frames
+    /// of ciphertext, the first of which may already be decrypted in place (`opened`).
     raw: BytesMut,
-    /// Decrypted plaintext not yet read: `plain[plain_start..plain_end]`. Empty until needed,
-    /// released when idle; its length (all initialised) only grows to the largest frame met.
-    plain: Vec<u8>,
-    plain_start: usize,
-    plain_end: usize,
+    /// The frame at the front of `raw`, decrypted in place, whose plaintext is not all read.
+    opened: Option<Opened>,
     read_eof: bool,
     read_failed: bool,
     /// An error met after some plaintext was already handed out in the same call: reported
     /// by the next read, so that nothing decrypted before it is lost.
     read_error: Option<NoiseError>,
-    /// Plaintext waiting to fill a frame (capacity `MAX_PLAINTEXT_LEN` once used; none while
-    /// idle).
-    wplain: Vec<u8>,
-    /// One encrypted frame being written to `inner`: `wire[wire_start..wire_end]`. Its length
-    /// (all initialised, so never zero-filled again while in use) grows to the largest frame
-    /// sealed; released when a flush completes.
+    /// The frame being filled: two bytes of room for the length prefix, then the plaintext
+    /// written so far (empty: nothing staged). Sealed in place and swapped with `wire`, so
+    /// each written byte is copied once. Capacity one wire frame once used; none while idle.
+    stage: Vec<u8>,
+    /// One encrypted frame being written to `inner`: `wire[wire_start..wire_end]` (a former
+    /// `stage`); released when a flush completes.
     wire: Vec<u8>,
     wire_start: usize,
     wire_end: usize,
@@ -70,13 +68,22 @@ pub struct NoiseStream<T> {
     write_error: Option<io::Error>,
 }
 
+/// A frame at the front of the raw buffer, decrypted in place: it spans `raw[..total]`, its
+/// unread plaintext is `raw[pos..end]`.
+#[derive(Debug, Clone, Copy)]
+struct Opened {
+    total: usize,
+    pos: usize,
+    end: usize,
+}
+
 impl<T> std::fmt::Debug for NoiseStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NoiseStream")
             .field("framer", &self.framer)
             .field("raw_buffered", &self.raw.len())
-            .field("plain_buffered", &(self.plain_end - self.plain_start))
-            .field("write_buffered", &self.wplain.len())
+            .field("plain_buffered", &self.opened.map_or(0, |o| o.end - o.pos))
+            .field("write_buffered", &self.staged())
             .field("wire_pending", &(self.wire_end - self.wire_start))
             .field("read_eof", &self.read_eof)
             .finish_non_exhaustive()
@@ -91,13 +98,11 @@ impl<T> NoiseStream<T> {
             inner,
             framer,
             raw: BytesMut::new(),
-            plain: Vec::new(),
-            plain_start: 0,
-            plain_end: 0,
+            opened: None,
             read_eof: false,
             read_failed: false,
             read_error: None,
-            wplain: Vec::new(),
+            stage: Vec::new(),
             wire: Vec::new(),
             wire_start: 0,
             wire_end: 0,
@@ -114,6 +119,11 @@ impl<T> NoiseStream<T> {
     /// The framer (for its nonce counters).
     pub fn framer(&self) -> &NoiseFramer {
         &self.framer
+    }
+
+    /// Plaintext bytes staged for the next frame.
+    fn staged(&self) -> usize {
+        self.stage.len().saturating_sub(LEN_PREFIX_LEN)
     }
 }
 
@@ -142,26 +152,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> NoiseStream<T> {
         Poll::Ready(Ok(()))
     }
 
-    /// Encrypt `plaintext` (one frame's worth at most) into the empty wire buffer.
-    fn seal(&mut self, from_wplain: bool, plaintext: &[u8]) -> io::Result<()> {
+    /// Seal the staged frame in place and make it the pending wire frame (the wire buffer
+    /// must be idle).
+    fn seal(&mut self) -> io::Result<()> {
         debug_assert_eq!(self.wire_start, self.wire_end);
-        let src = if from_wplain {
-            &self.wplain[..]
-        } else {
-            plaintext
-        };
-        // Grow the (initialised) wire buffer to this frame; only new bytes are zeroed.
-        let need = LEN_PREFIX_LEN + src.len() + TAG_LEN;
-        if self.wire.len() < need {
-            self.wire.resize(need.min(WIRE_FRAME), 0);
-        }
-        match self.framer.encrypt_frame(src, &mut self.wire) {
+        let plaintext_len = self.staged();
+        self.stage.resize(self.stage.len() + TAG_LEN, 0);
+        match self.framer.seal_in_place(&mut self.stage, plaintext_len) {
             Ok(n) => {
+                std::mem::swap(&mut self.stage, &mut self.wire);
+                self.stage.clear();
                 self.wire_start = 0;
                 self.wire_end = n;
-                if from_wplain {
-                    self.wplain.clear();
-                }
                 Ok(())
             }
             Err(e) => {
@@ -191,26 +193,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> NoiseStream<T> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if self.wplain.len() == MAX_PLAINTEXT_LEN {
-            // A full frame of plaintext waits for the wire buffer.
+        if self.staged() == MAX_PLAINTEXT_LEN {
+            // A full frame waits for the wire buffer.
             ready!(self.poll_drain(cx))?;
-            self.seal(true, &[])?;
+            self.seal()?;
             self.try_drain(cx)?;
         }
-        let wire_idle = self.wire_start == self.wire_end;
-        if self.wplain.is_empty() && wire_idle && buf.len() >= MAX_PLAINTEXT_LEN {
-            // A whole frame straight from the caller's buffer, no staging copy.
-            self.seal(false, &buf[..MAX_PLAINTEXT_LEN])?;
-            self.try_drain(cx)?;
-            return Poll::Ready(Ok(MAX_PLAINTEXT_LEN));
+        if self.stage.is_empty() {
+            if self.stage.capacity() < WIRE_FRAME {
+                self.stage.reserve_exact(WIRE_FRAME);
+            }
+            self.stage.extend_from_slice(&[0; LEN_PREFIX_LEN]);
         }
-        let n = buf.len().min(MAX_PLAINTEXT_LEN - self.wplain.len());
-        if self.wplain.capacity() == 0 {
-            self.wplain.reserve_exact(MAX_PLAINTEXT_LEN);
-        }
-        self.wplain.extend_from_slice(&buf[..n]);
-        if self.wplain.len() == MAX_PLAINTEXT_LEN && wire_idle {
-            self.seal(true, &[])?;
+        let n = buf.len().min(MAX_PLAINTEXT_LEN - self.staged());
+        self.stage.extend_from_slice(&buf[..n]);
+        if self.staged() == MAX_PLAINTEXT_LEN && self.wire_start == self.wire_end {
+            self.seal()?;
             self.try_drain(cx)?;
         }
         Poll::Ready(Ok(n))
@@ -235,47 +233,36 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
         }
         let mut delivered = false;
         loop {
-            // 1. Plaintext decrypted earlier.
-            if this.plain_start < this.plain_end {
-                let n = (this.plain_end - this.plain_start).min(buf.remaining());
-                buf.put_slice(&this.plain[this.plain_start..this.plain_start + n]);
-                this.plain_start += n;
-                delivered = true;
+            // 1. Plaintext decrypted earlier, in place in the raw buffer.
+            if let Some(o) = &mut this.opened {
+                let n = (o.end - o.pos).min(buf.remaining());
+                buf.put_slice(&this.raw[o.pos..o.pos + n]);
+                o.pos += n;
+                delivered |= n > 0;
+                if o.pos == o.end {
+                    this.raw.advance(o.total);
+                    this.opened = None;
+                }
                 if buf.remaining() == 0 {
                     return Poll::Ready(Ok(()));
                 }
             }
-            // 2. A whole frame in the raw buffer.
+            // 2. A whole frame in the raw buffer: decrypt it where it lies.
             let need = frame_len(&this.raw);
             if let Some(total) = need
                 && this.raw.len() >= total
             {
-                let ct = &this.raw[LEN_PREFIX_LEN..total];
-                let ct_len = total - LEN_PREFIX_LEN;
-                let result = if buf.remaining() >= ct_len {
-                    // Straight into the caller's buffer.
-                    let dst = buf.initialize_unfilled_to(ct_len);
-                    this.framer
-                        .decrypt_frame(ct, dst)
-                        .inspect(|&n| buf.advance(n))
-                } else {
-                    // Only bytes never used before are zeroed.
-                    if this.plain.len() < ct_len {
-                        if this.plain.capacity() == 0 {
-                            this.plain.reserve_exact(MAX_FRAME_LEN);
-                        }
-                        this.plain.resize(ct_len, 0);
+                match this
+                    .framer
+                    .open_in_place(&mut this.raw[LEN_PREFIX_LEN..total])
+                {
+                    Ok(n) => {
+                        this.opened = Some(Opened {
+                            total,
+                            pos: LEN_PREFIX_LEN,
+                            end: LEN_PREFIX_LEN + n,
+                        });
                     }
-                    this.framer
-                        .decrypt_frame(ct, &mut this.plain[..ct_len])
-                        .map(|n| {
-                            this.plain_start = 0;
-                            this.plain_end = n;
-                            0
-                        })
-                };
-                match result {
-                    Ok(n) => delivered |= n > 0,
                     Err(e) => {
                         this.read_failed = true;
                         if delivered {
@@ -285,7 +272,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
                         return Poll::Ready(Err(e.into_io()));
                     }
                 }
-                this.raw.advance(total);
                 continue;
             }
             // 3. Need more ciphertext; never wait once something was delivered.
@@ -329,11 +315,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
                     // Idle: hold no read buffer while waiting.
                     if this.raw.is_empty() {
                         this.raw = BytesMut::new();
-                        if this.plain_start == this.plain_end {
-                            this.plain = Vec::new();
-                            this.plain_start = 0;
-                            this.plain_end = 0;
-                        }
                     }
                     return Poll::Pending;
                 }
@@ -393,13 +374,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for NoiseStream<T> {
             return Poll::Ready(Err(NoiseError::Poisoned.into_io()));
         }
         ready!(this.poll_drain(cx))?;
-        if !this.wplain.is_empty() {
-            this.seal(true, &[])?;
+        if !this.stage.is_empty() {
+            this.seal()?;
             ready!(this.poll_drain(cx))?;
         }
         ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
         // Everything went out: hold no write buffer until the next write.
-        this.wplain = Vec::new();
+        this.stage = Vec::new();
         this.wire = Vec::new();
         Poll::Ready(Ok(()))
     }
@@ -424,17 +405,14 @@ mod tests {
         let (a, b) = tokio::io::duplex(256 * 1024);
         let (fa, fb) = NoiseFramer::insecure_fixed_key_pair();
         let (mut w, mut r) = (NoiseStream::new(a, fa), NoiseStream::new(b, fb));
-        assert_eq!(
-            r.raw.capacity() + w.wplain.capacity() + w.wire.capacity(),
-            0
-        );
+        assert_eq!(r.raw.capacity() + w.stage.capacity() + w.wire.capacity(), 0);
         let data: Vec<u8> = (0..150_000u32).map(|i| i as u8).collect();
         w.write_all(&data[..10]).await.unwrap();
-        assert!(w.wplain.capacity() > 0, "a partial frame is staged");
+        assert!(w.stage.capacity() > 0, "a partial frame is staged");
         w.write_all(&data[10..]).await.unwrap();
         w.flush().await.unwrap();
         assert_eq!(
-            w.wplain.capacity() + w.wire.capacity(),
+            w.stage.capacity() + w.wire.capacity(),
             0,
             "released by flush"
         );
@@ -449,7 +427,7 @@ mod tests {
         let mut one = [0u8; 1];
         let pending = tokio::time::timeout(std::time::Duration::from_millis(20), r.read(&mut one));
         assert!(pending.await.is_err());
-        assert_eq!(r.raw.capacity() + r.plain.capacity(), 0);
+        assert_eq!(r.raw.capacity(), 0);
         // And they come back on use.
         w.write_all(b"again").await.unwrap();
         w.flush().await.unwrap();
