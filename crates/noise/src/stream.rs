@@ -416,7 +416,7 @@ mod tests {
             0,
             "released by flush"
         );
-        // Small reads go through the plaintext buffer.
+        // Small reads are served from the frame decrypted in place.
         let mut got = vec![0u8; data.len()];
         for chunk in got.chunks_mut(1000) {
             r.read_exact(chunk).await.unwrap();
