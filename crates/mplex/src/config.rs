@@ -82,9 +82,7 @@ pub struct Config {
     /// Driver only: most bytes the driver gathers for one batch of writes to
     /// the transport. Default 256 KiB.
     pub write_buffer_size: usize,
-    /// How many bytes the driver asks the transport for per read. The core
-    /// takes data payloads of at least half of this (and 4 KiB) off the read
-    /// buffer without copying them (see the core's "Receiving without a copy").
+    /// Driver only: how many bytes the driver asks the transport for per read.
     /// Default 64 KiB (one Noise frame). The read buffer never holds more than
     /// this plus one partial frame prefix (19 bytes).
     pub read_chunk_size: usize,

@@ -66,17 +66,6 @@
 //! open is [`ConnError::DuplicateStream`]; for one it closed before, it opens
 //! a new stream (the spec leaves reuse undefined).
 //!
-//! # Receiving without a copy
-//! A data body (or the part of it at hand) for a stream whose receive buffer
-//! is empty is split off the input ([`BytesMut::split_to`], O(1), the
-//! allocation is shared) and becomes that buffer, when it is at least half of
-//! [`Config::read_chunk_size`] (and at least 4 KiB) long, so that the memory
-//! it keeps alive stays within a small factor of the bytes the buffer caps
-//! count; otherwise it is copied, as it is whenever the buffer already holds
-//! data. Either way the caps and [`Core::buffered_bytes`] count body bytes
-//! only. A split-off buffer is released as soon as the application has read
-//! all of it.
-//!
 //! # Sending
 //! Resets go first, then streams round-robin: per turn one stream sends its
 //! `NewStream` (if not sent yet), one data frame of at most
@@ -97,48 +86,6 @@ use plexus_core::{MuxError, MuxLimits};
 use crate::config::Config;
 use crate::error::{ConnError, ResetReason, StreamError};
 use crate::frame::{Flag, Header, Kind, MAX_FRAME_SIZE, MAX_STREAM_ID, varint_len};
-
-/// The floor of [`zero_copy_min`]: below it a body is always copied.
-/// Copying a few KiB costs less than what a split costs the driver (its read
-/// buffer is then shared, so its next read needs a fresh allocation instead of
-/// reusing the old one), and the floor keeps a tiny
-/// [`Config::read_chunk_size`] from splitting tiny bodies.
-const ZERO_COPY_FLOOR: usize = 4 * 1024;
-
-/// The smallest body piece taken from the input without a copy: half of
-/// [`Config::read_chunk_size`], at least [`ZERO_COPY_FLOOR`].
-///
-/// Memory bound: a piece split off the input keeps the input's whole
-/// allocation alive until the application has read all of it. The driver's
-/// read buffer is one allocation of about `read_chunk_size` bytes (at most
-/// about twice that, when `BytesMut` grew it to keep a partial prefix in
-/// front of a full read), so a piece of at least half of it pins about 2×
-/// (at worst about 4×) the body bytes it brought, which
-/// [`Config::max_buffer_per_stream`], [`Config::max_buffer_per_connection`]
-/// and the `buffered` counters account for. That is the slack a growing copy
-/// buffer has anyway (its capacity doubles), and each stream pins at most one
-/// such allocation at a time. (The bound assumes `src` is a read buffer of
-/// about `read_chunk_size`, as the driver's; tests and benches may pass
-/// others.)
-fn zero_copy_min(cfg: &Config) -> usize {
-    (cfg.read_chunk_size / 2).max(ZERO_COPY_FLOOR)
-}
-
-/// Move the first `n` bytes of `src` to the end of `buf`: split off without a
-/// copy (`buf` takes over their allocation) when `buf` is empty and
-/// `n >= min_split`, copied otherwise. Consumes exactly `n` bytes of `src`,
-/// leaving the rest intact. Returns whether it split.
-fn take_payload(buf: &mut BytesMut, src: &mut BytesMut, n: usize, min_split: usize) -> bool {
-    debug_assert!(n <= src.len());
-    if buf.is_empty() && n >= min_split {
-        *buf = src.split_to(n);
-        true
-    } else {
-        buf.extend_from_slice(&src[..n]);
-        src.advance(n);
-        false
-    }
-}
 
 /// An mplex stream: its number and whether we opened it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -222,9 +169,6 @@ struct Stream {
     write_blocked: bool,
     // receive side
     recv_buf: BytesMut,
-    /// `recv_buf` may share its allocation with the input (it began as a
-    /// body split off it): release it once drained rather than keep it.
-    recv_split: bool,
     remote_fin: bool,
     reset: Option<ResetReason>,
     // queue membership and event de-duplication
@@ -243,7 +187,6 @@ impl Stream {
             fin_sent: false,
             write_blocked: false,
             recv_buf: BytesMut::new(),
-            recv_split: false,
             remote_fin: false,
             reset: None,
             in_send_queue: local,
@@ -294,8 +237,6 @@ pub struct Core {
     rapid_resets: VecDeque<Instant>,
     buffered: usize,
     blocked: Option<Blocked>,
-    /// [`zero_copy_min`] of the configuration.
-    zero_copy_min: usize,
 }
 
 /// The stream `id` as the application holds it.
@@ -315,7 +256,6 @@ impl Core {
     pub fn new(mut cfg: Config, limits: MuxLimits) -> Core {
         cfg.max_send_frame = cfg.max_send_frame.clamp(1, MAX_FRAME_SIZE);
         cfg.max_stream_send_buffer = cfg.max_stream_send_buffer.max(1);
-        let zero_copy_min = zero_copy_min(&cfg);
         Core {
             cfg,
             limits,
@@ -332,7 +272,6 @@ impl Core {
             rapid_resets: VecDeque::new(),
             buffered: 0,
             blocked: None,
-            zero_copy_min,
         }
     }
 
@@ -383,12 +322,10 @@ impl Core {
                     return Ok(());
                 }
                 let n = src.len().min(p.remaining as usize);
-                if p.discard {
-                    src.advance(n);
-                } else {
-                    // Takes exactly `n` bytes off `src`.
-                    self.deliver(p.id, src, n);
+                if !p.discard {
+                    self.deliver(p.id, &src[..n]);
                 }
+                src.advance(n);
                 // n <= remaining, a u32.
                 p.remaining -= n as u32;
                 self.partial = (p.remaining > 0).then_some(p);
@@ -432,21 +369,15 @@ impl Core {
         self.set_closed();
     }
 
-    /// Move the next `n` body bytes of `src` (a data frame for `id`) into the
-    /// stream's receive buffer ([`take_payload`]), or drop them (untracked,
-    /// reset or detached stream). Consumes exactly `n` bytes of `src` either
-    /// way.
-    fn deliver(&mut self, id: StreamId, src: &mut BytesMut, n: usize) {
+    fn deliver(&mut self, id: StreamId, bytes: &[u8]) {
         let Some(s) = self.streams.get_mut(&id) else {
-            src.advance(n);
             return;
         };
         if s.reset.is_some() || s.app == App::Detached {
-            src.advance(n);
             return;
         }
-        s.recv_split |= take_payload(&mut s.recv_buf, src, n, self.zero_copy_min);
-        self.buffered += n;
+        s.recv_buf.extend_from_slice(bytes);
+        self.buffered += bytes.len();
         if s.app == App::Held && !s.ev_readable {
             s.ev_readable = true;
             self.events.push_back(Event::Readable(id));
@@ -918,11 +849,6 @@ impl Core {
             let n = buf.len().min(s.recv_buf.len());
             buf[..n].copy_from_slice(&s.recv_buf[..n]);
             s.recv_buf.advance(n);
-            if s.recv_split && s.recv_buf.is_empty() {
-                // Unpin the input allocation the split-off body shares.
-                s.recv_buf = BytesMut::new();
-                s.recv_split = false;
-            }
             self.buffered -= n;
             return Ok(n);
         }
@@ -1042,7 +968,6 @@ impl Core {
         if reason == ResetReason::Local {
             self.buffered -= s.recv_buf.len();
             s.recv_buf = BytesMut::new();
-            s.recv_split = false;
         }
         s.send_buf = BytesMut::new();
         s.open_pending = false;
@@ -1086,7 +1011,6 @@ impl Core {
             s.app = App::Detached;
             self.buffered -= s.recv_buf.len();
             s.recv_buf = BytesMut::new();
-            s.recv_split = false;
             self.maybe_remove(id);
             return;
         }
@@ -1332,228 +1256,5 @@ impl Core {
             self.closed_event = true;
             self.events.push_back(Event::Closed);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! The zero-copy receive path, observed from inside: which bodies are
-    //! split off the input (the stream buffer points into the input's
-    //! allocation) and which are copied.
-
-    use super::*;
-
-    fn pattern(seed: u8, len: usize) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect()
-    }
-
-    fn theirs(id: u64) -> StreamId {
-        StreamId::new(id, false)
-    }
-
-    /// A core with the remote's stream 0 opened and accepted.
-    fn core_with_stream(cfg: Config) -> (Core, Instant, StreamId) {
-        let now = Instant::now();
-        let mut c = Core::new(cfg, MuxLimits::default());
-        let mut src = BytesMut::new();
-        Header::new(0, Flag::NewStream, 0).encode_into(&mut src);
-        c.handle_input(now, &mut src).expect("NewStream");
-        let id = c.accept().expect("inbound stream");
-        assert_eq!(id, theirs(0));
-        (c, now, id)
-    }
-
-    /// A data frame from the remote on its stream `id`, and its prefix length.
-    fn data_frame(id: u64, body: &[u8]) -> (BytesMut, usize) {
-        let h = Header::new(id, Flag::MessageInitiator, body.len() as u32);
-        let mut b = BytesMut::new();
-        h.encode_into(&mut b);
-        b.extend_from_slice(body);
-        (b, h.encoded_len())
-    }
-
-    fn stream(c: &Core, id: StreamId) -> &Stream {
-        c.streams.get(&id).expect("stream tracked")
-    }
-
-    /// Read `len` bytes in reads of at most `chunk`.
-    fn read_n(c: &mut Core, id: StreamId, len: usize, chunk: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; chunk];
-        while out.len() < len {
-            let want = chunk.min(len - out.len());
-            let n = c.read(id, &mut buf[..want]).expect("data buffered");
-            out.extend_from_slice(&buf[..n]);
-            c.check_invariants();
-        }
-        out
-    }
-
-    #[test]
-    fn threshold_is_half_the_read_chunk_with_a_floor() {
-        assert_eq!(zero_copy_min(&Config::default()), 32 * 1024);
-        let small = Config {
-            read_chunk_size: 1024,
-            ..Config::default()
-        };
-        assert_eq!(zero_copy_min(&small), ZERO_COPY_FLOOR);
-    }
-
-    #[test]
-    fn large_body_into_an_empty_buffer_is_split_off_the_input() {
-        let (mut c, now, id) = core_with_stream(Config::default());
-        let big = pattern(1, 64 * 1024);
-        let (mut src, prefix) = data_frame(0, &big);
-        // The next frame's prefix, cut short: it must stay in `src`.
-        let mut next = BytesMut::new();
-        Header::new(0, Flag::MessageInitiator, 10).encode_into(&mut next);
-        src.extend_from_slice(&next[..1]);
-        let body_at = src[prefix..].as_ptr();
-
-        c.handle_input(now, &mut src).expect("valid");
-        c.check_invariants();
-        let s = stream(&c, id);
-        assert_eq!(s.recv_buf.as_ptr(), body_at, "taken without a copy");
-        assert!(s.recv_split);
-        assert_eq!(&src[..], &next[..1], "the rest of the input is intact");
-        assert_eq!(c.buffered_bytes(), big.len());
-        assert_eq!(c.stream_buffered(id), Some(big.len()));
-
-        assert_eq!(read_n(&mut c, id, big.len(), 10_000), big);
-        let s = stream(&c, id);
-        assert_eq!(s.recv_buf.capacity(), 0, "drained split buffer released");
-        assert!(!s.recv_split);
-        assert_eq!(c.buffered_bytes(), 0);
-
-        // The cut-off frame completes with a small body: copied.
-        let small = pattern(2, 10);
-        src.extend_from_slice(&next[1..]);
-        src.extend_from_slice(&small);
-        let small_at = src[next.len()..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(src.is_empty());
-        let s = stream(&c, id);
-        assert_ne!(s.recv_buf.as_ptr(), small_at, "small bodies are copied");
-        assert!(!s.recv_split);
-        assert_eq!(read_n(&mut c, id, small.len(), 64), small);
-        assert_eq!(c.buffered_bytes(), 0);
-    }
-
-    #[test]
-    fn split_only_at_or_above_the_threshold() {
-        let (mut c, now, id) = core_with_stream(Config::default());
-        let min = c.zero_copy_min;
-        let below = pattern(3, min - 1);
-        let (mut src, prefix) = data_frame(0, &below);
-        let at = src[prefix..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert_ne!(stream(&c, id).recv_buf.as_ptr(), at, "copied");
-        assert!(!stream(&c, id).recv_split);
-        assert_eq!(read_n(&mut c, id, below.len(), 4096), below);
-
-        let exact = pattern(4, min);
-        let (mut src, prefix) = data_frame(0, &exact);
-        let at = src[prefix..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert_eq!(stream(&c, id).recv_buf.as_ptr(), at, "split");
-        assert_eq!(read_n(&mut c, id, exact.len(), 4096), exact);
-        assert_eq!(c.buffered_bytes(), 0);
-    }
-
-    #[test]
-    fn data_after_a_split_body_is_appended_in_order() {
-        let (mut c, now, id) = core_with_stream(Config::default());
-        let big = pattern(5, 40 * 1024);
-        let small = pattern(6, 100);
-        let big2 = pattern(7, 48 * 1024);
-        // A large body arriving in two pieces: the first (large) is split
-        // off, the second is appended to it by copy; then a small frame and
-        // a large one, both appended since the buffer is not empty.
-        let (mut whole, prefix) = data_frame(0, &big);
-        whole.extend_from_slice(&data_frame(0, &small).0);
-        whole.extend_from_slice(&data_frame(0, &big2).0);
-        let mut src = whole.split_to(prefix + 36 * 1024);
-        let at = src[prefix..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(src.is_empty());
-        assert_eq!(stream(&c, id).recv_buf.as_ptr(), at, "first piece split");
-        assert_eq!(c.buffered_bytes(), 36 * 1024);
-        c.check_invariants();
-
-        // A partial read, then the rest arrives.
-        let expected = [big, small, big2].concat();
-        let mut got = read_n(&mut c, id, 1000, 1000);
-        let mut src = whole;
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(src.is_empty());
-        c.check_invariants();
-        assert_eq!(c.buffered_bytes(), expected.len() - 1000);
-        assert_eq!(c.stream_buffered(id), Some(expected.len() - 1000));
-        got.extend(read_n(&mut c, id, expected.len() - 1000, 7000));
-        assert_eq!(got, expected);
-        assert_eq!(c.buffered_bytes(), 0);
-        assert_eq!(c.stream_buffered(id), Some(0));
-        assert!(!stream(&c, id).recv_split);
-    }
-
-    #[test]
-    fn a_blocked_frame_is_split_once_it_fits() {
-        // Room for one 48 KiB body per stream: the second blocks input until
-        // the first is read, then lands in the emptied buffer without a copy.
-        let cfg = Config {
-            max_buffer_per_stream: 64 * 1024,
-            ..Config::default()
-        };
-        let (mut c, now, id) = core_with_stream(cfg);
-        let one = pattern(8, 48 * 1024);
-        let two = pattern(9, 48 * 1024);
-        let (mut src, _) = data_frame(0, &one);
-        let (second, prefix) = data_frame(0, &two);
-        src.extend_from_slice(&second);
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(c.is_read_blocked());
-        assert_eq!(&src[..], &second[..], "the blocked frame stays in src");
-        assert_eq!(read_n(&mut c, id, one.len(), 8192), one);
-        assert!(!c.is_read_blocked());
-        let at = src[prefix..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(src.is_empty());
-        assert_eq!(stream(&c, id).recv_buf.as_ptr(), at, "split");
-        assert_eq!(read_n(&mut c, id, two.len(), 8192), two);
-        assert_eq!(c.buffered_bytes(), 0);
-    }
-
-    #[test]
-    fn reset_and_detach_release_a_split_buffer() {
-        let (mut c, now, id) = core_with_stream(Config::default());
-        let (mut src, _) = data_frame(0, &pattern(10, 64 * 1024));
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(stream(&c, id).recv_split);
-        c.reset(id).expect("held");
-        let s = stream(&c, id);
-        assert_eq!(s.recv_buf.capacity(), 0);
-        assert!(!s.recv_split);
-        assert_eq!(c.buffered_bytes(), 0);
-        c.check_invariants();
-
-        // Detach after closing our side: the stream lingers (the remote has
-        // not closed), its split buffer does not.
-        let mut src = BytesMut::new();
-        Header::new(1, Flag::NewStream, 0).encode_into(&mut src);
-        c.handle_input(now, &mut src).expect("NewStream");
-        let id = c.accept().expect("inbound stream");
-        c.finish(id).expect("held");
-        let (mut src, _) = data_frame(1, &pattern(11, 64 * 1024));
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(stream(&c, id).recv_split);
-        c.detach(id);
-        let s = stream(&c, id);
-        assert_eq!(s.app, App::Detached);
-        assert_eq!(s.recv_buf.capacity(), 0);
-        assert!(!s.recv_split);
-        assert_eq!(c.buffered_bytes(), 0);
-        c.check_invariants();
     }
 }

@@ -40,17 +40,6 @@
 //! smoothed (1/8 EWMA) measure of our pings (one at start, then every
 //! keep-alive interval); without an RTT sample there is no growth.
 //!
-//! # Receiving without a copy
-//! A data payload (or the part of it at hand) for a stream whose receive
-//! buffer is empty is split off the input ([`BytesMut::split_to`], O(1), the
-//! allocation is shared) and becomes that buffer, when it is at least half
-//! of [`Config::read_chunk_size`] (and at least 4 KiB) long, so that the
-//! memory it keeps alive stays within a small factor of the bytes the
-//! windows count; otherwise it is copied, as it is whenever the
-//! buffer already holds data. Either way the windows and
-//! [`Core::buffered_bytes`] count payload bytes only. A split-off buffer is
-//! released as soon as the application has read all of it.
-//!
 //! # Sending
 //! Control frames go first (go-away, our ping, ping answers, resets, window
 //! updates and ACKs), then data round-robin: one frame of at most
@@ -67,46 +56,6 @@ use plexus_core::{Blame, MuxError, MuxLimits, Role};
 use crate::config::{Config, INITIAL_WINDOW};
 use crate::error::{ConnError, StreamError};
 use crate::frame::{Flags, FrameType, HEADER_LEN, Header};
-
-/// The floor of [`zero_copy_min`]: below it a payload is always copied.
-/// Copying a few KiB costs less than what a split costs the driver (its read
-/// buffer is then shared, so its next read needs a fresh allocation instead of
-/// reusing the old one), and the floor keeps a tiny
-/// [`Config::read_chunk_size`] from splitting tiny payloads.
-const ZERO_COPY_FLOOR: usize = 4 * 1024;
-
-/// The smallest payload piece taken from the input without a copy:
-/// half of [`Config::read_chunk_size`], at least [`ZERO_COPY_FLOOR`].
-///
-/// Memory bound: a piece split off the input keeps the input's whole
-/// allocation alive until the application has read all of it. The driver's
-/// read buffer is one allocation of about `read_chunk_size` bytes (at most
-/// about twice that, when `BytesMut` grew it to keep a partial header in
-/// front of a full read), so a piece of at least half of it pins about 2×
-/// (at worst about 4×) the payload bytes it brought, which the windows and the
-/// `buffered` counters account for. That is the slack a growing copy buffer
-/// has anyway (its capacity doubles), and each stream pins at most one such
-/// allocation at a time. (The bound assumes `src` is a read buffer of about
-/// `read_chunk_size`, as the driver's; tests and benches may pass others.)
-fn zero_copy_min(cfg: &Config) -> usize {
-    (cfg.read_chunk_size / 2).max(ZERO_COPY_FLOOR)
-}
-
-/// Move the first `n` bytes of `src` to the end of `buf`: split off without a
-/// copy (`buf` takes over their allocation) when `buf` is empty and
-/// `n >= min_split`, copied otherwise. Consumes exactly `n` bytes of `src`,
-/// leaving the rest intact. Returns whether it split.
-fn take_payload(buf: &mut BytesMut, src: &mut BytesMut, n: usize, min_split: usize) -> bool {
-    debug_assert!(n <= src.len());
-    if buf.is_empty() && n >= min_split {
-        *buf = src.split_to(n);
-        true
-    } else {
-        buf.extend_from_slice(&src[..n]);
-        src.advance(n);
-        false
-    }
-}
 
 /// GoAway code: normal termination.
 pub const GO_AWAY_NORMAL: u32 = 0;
@@ -197,9 +146,6 @@ struct Stream {
     write_blocked: bool,
     // receive side
     recv_buf: BytesMut,
-    /// `recv_buf` may share its allocation with the input (it began as a
-    /// payload split off it): release it once drained rather than keep it.
-    recv_split: bool,
     recv_window: u32,
     recv_credit: u32,
     recv_pending: u32,
@@ -229,7 +175,6 @@ impl Stream {
             fin_sent: false,
             write_blocked: false,
             recv_buf: BytesMut::new(),
-            recv_split: false,
             recv_window: INITIAL_WINDOW,
             recv_credit: INITIAL_WINDOW,
             recv_pending: 0,
@@ -305,8 +250,6 @@ pub struct Core {
     rapid_resets: VecDeque<Instant>,
     buffered: usize,
     recv_window_total: u64,
-    /// [`zero_copy_min`] of the configuration.
-    zero_copy_min: usize,
 }
 
 /// The stream `id` as the application holds it: unknown if it never existed,
@@ -334,7 +277,6 @@ impl Core {
         cfg.max_window = cfg.max_window.max(INITIAL_WINDOW);
         cfg.max_frame_size = cfg.max_frame_size.max(1);
         cfg.max_stream_send_buffer = cfg.max_stream_send_buffer.max(1);
-        let zero_copy_min = zero_copy_min(&cfg);
         Core {
             role,
             cfg,
@@ -370,7 +312,6 @@ impl Core {
             rapid_resets: VecDeque::new(),
             buffered: 0,
             recv_window_total: 0,
-            zero_copy_min,
         }
     }
 
@@ -413,12 +354,10 @@ impl Core {
                     return Ok(());
                 }
                 let n = src.len().min(p.remaining as usize);
-                if p.discard {
-                    src.advance(n);
-                } else {
-                    // Takes exactly `n` bytes off `src`.
-                    self.deliver(p.id, src, n);
+                if !p.discard {
+                    self.deliver(p.id, &src[..n]);
                 }
+                src.advance(n);
                 // n <= remaining, which is a u32.
                 p.remaining -= n as u32;
                 if p.remaining == 0 {
@@ -477,32 +416,25 @@ impl Core {
         self.set_closed();
     }
 
-    /// Move the next `n` payload bytes of `src` (a data frame for `id`) into
-    /// the stream's receive buffer ([`take_payload`]), or drop them (untracked
-    /// or reset stream; a detached one gets its credit back at once).
-    /// Consumes exactly `n` bytes of `src` either way.
-    fn deliver(&mut self, id: u32, src: &mut BytesMut, n: usize) {
+    fn deliver(&mut self, id: u32, bytes: &[u8]) {
         let Some(s) = self.streams.get_mut(&id) else {
-            src.advance(n);
             return;
         };
         if s.reset {
-            src.advance(n);
             return;
         }
+        let n = bytes.len() as u32;
         if s.app == App::Detached {
-            src.advance(n);
-            // Nobody reads: return the credit at once. (n <= the frame
-            // length, a u32.)
-            s.recv_pending += n as u32;
+            // Nobody reads: return the credit at once.
+            s.recv_pending += n;
             if s.recv_pending >= s.recv_window / 2 && !s.update_due && !s.remote_fin {
                 s.update_due = true;
                 push_control(&mut self.control_queue, id, s);
             }
             return;
         }
-        s.recv_split |= take_payload(&mut s.recv_buf, src, n, self.zero_copy_min);
-        self.buffered += n;
+        s.recv_buf.extend_from_slice(bytes);
+        self.buffered += bytes.len();
         if s.app == App::Held && !s.ev_readable {
             s.ev_readable = true;
             self.events.push_back(Event::Readable(StreamId(id)));
@@ -1110,11 +1042,6 @@ impl Core {
             let n = buf.len().min(s.recv_buf.len());
             buf[..n].copy_from_slice(&s.recv_buf[..n]);
             s.recv_buf.advance(n);
-            if s.recv_split && s.recv_buf.is_empty() {
-                // Unpin the input allocation the split-off payload shares.
-                s.recv_buf = BytesMut::new();
-                s.recv_split = false;
-            }
             self.buffered -= n;
             s.recv_pending += n as u32;
             let open = matches!(
@@ -1231,7 +1158,6 @@ impl Core {
         s.reset = true;
         self.buffered -= s.recv_buf.len();
         s.recv_buf = BytesMut::new();
-        s.recv_split = false;
         s.send_buf = BytesMut::new();
         s.syn_pending = false;
         s.ack_pending = false;
@@ -1281,7 +1207,6 @@ impl Core {
             let n = s.recv_buf.len();
             self.buffered -= n;
             s.recv_buf = BytesMut::new();
-            s.recv_split = false;
             s.recv_pending += n as u32;
             if !s.remote_fin && !s.update_due && s.recv_pending >= s.recv_window / 2 {
                 s.update_due = true;
@@ -1639,197 +1564,5 @@ fn push_control(queue: &mut VecDeque<u32>, id: u32, s: &mut Stream) {
     if !s.in_control_queue {
         s.in_control_queue = true;
         queue.push_back(id);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! The zero-copy receive path, observed from inside: which payloads are
-    //! split off the input (the stream buffer points into the input's
-    //! allocation) and which are copied.
-
-    use super::*;
-
-    fn pattern(seed: u8, len: usize) -> Vec<u8> {
-        (0..len)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect()
-    }
-
-    /// A listener core with the remote's stream 1 opened (no data) and
-    /// accepted.
-    fn core_with_stream(cfg: Config) -> (Core, Instant, StreamId) {
-        let now = Instant::now();
-        let mut c = Core::new(Role::Responder, cfg, MuxLimits::default());
-        let mut src = BytesMut::new();
-        Header::data(1, Flags::SYN, 0).encode_into(&mut src);
-        c.handle_input(now, &mut src).expect("SYN");
-        let id = c.accept().expect("inbound stream");
-        (c, now, id)
-    }
-
-    fn data_frame(id: u32, body: &[u8]) -> BytesMut {
-        let mut b = BytesMut::new();
-        Header::data(id, Flags::NONE, body.len() as u32).encode_into(&mut b);
-        b.extend_from_slice(body);
-        b
-    }
-
-    fn stream(c: &Core, id: StreamId) -> &Stream {
-        c.streams.get(&id.0).expect("stream tracked")
-    }
-
-    /// Read `len` bytes in reads of at most `chunk`.
-    fn read_n(c: &mut Core, id: StreamId, len: usize, chunk: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; chunk];
-        while out.len() < len {
-            let want = chunk.min(len - out.len());
-            let n = c.read(id, &mut buf[..want]).expect("data buffered");
-            out.extend_from_slice(&buf[..n]);
-            c.check_invariants();
-        }
-        out
-    }
-
-    #[test]
-    fn threshold_is_half_the_read_chunk_with_a_floor() {
-        assert_eq!(zero_copy_min(&Config::default()), 32 * 1024);
-        let small = Config {
-            read_chunk_size: 1024,
-            ..Config::default()
-        };
-        assert_eq!(zero_copy_min(&small), ZERO_COPY_FLOOR);
-    }
-
-    #[test]
-    fn large_payload_into_an_empty_buffer_is_split_off_the_input() {
-        let (mut c, now, id) = core_with_stream(Config::default());
-        let big = pattern(1, 64 * 1024);
-        let mut src = data_frame(1, &big);
-        // The next frame's header, cut short: it must stay in `src`.
-        let next = Header::data(1, Flags::NONE, 10).encode();
-        src.extend_from_slice(&next[..5]);
-        let payload_at = src[HEADER_LEN..].as_ptr();
-
-        c.handle_input(now, &mut src).expect("valid");
-        c.check_invariants();
-        let s = stream(&c, id);
-        assert_eq!(s.recv_buf.as_ptr(), payload_at, "taken without a copy");
-        assert!(s.recv_split);
-        assert_eq!(&src[..], &next[..5], "the rest of the input is intact");
-        assert_eq!(c.buffered_bytes(), big.len());
-        assert_eq!(c.stream_buffered(id), Some(big.len()));
-
-        assert_eq!(read_n(&mut c, id, big.len(), 10_000), big);
-        let s = stream(&c, id);
-        assert_eq!(s.recv_buf.capacity(), 0, "drained split buffer released");
-        assert!(!s.recv_split);
-        assert_eq!(c.buffered_bytes(), 0);
-
-        // The cut-off frame completes with a small payload: copied.
-        let small = pattern(2, 10);
-        src.extend_from_slice(&next[5..]);
-        src.extend_from_slice(&small);
-        let small_at = src[HEADER_LEN..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(src.is_empty());
-        let s = stream(&c, id);
-        assert_ne!(s.recv_buf.as_ptr(), small_at, "small payloads are copied");
-        assert!(!s.recv_split);
-        assert_eq!(read_n(&mut c, id, small.len(), 64), small);
-        assert_eq!(c.buffered_bytes(), 0);
-    }
-
-    #[test]
-    fn split_only_at_or_above_the_threshold() {
-        let (mut c, now, id) = core_with_stream(Config::default());
-        let min = c.zero_copy_min;
-        let below = pattern(3, min - 1);
-        let mut src = data_frame(1, &below);
-        let at = src[HEADER_LEN..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert_ne!(stream(&c, id).recv_buf.as_ptr(), at, "copied");
-        assert!(!stream(&c, id).recv_split);
-        assert_eq!(read_n(&mut c, id, below.len(), 4096), below);
-
-        let exact = pattern(4, min);
-        let mut src = data_frame(1, &exact);
-        let at = src[HEADER_LEN..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert_eq!(stream(&c, id).recv_buf.as_ptr(), at, "split");
-        assert_eq!(read_n(&mut c, id, exact.len(), 4096), exact);
-        assert_eq!(c.buffered_bytes(), 0);
-    }
-
-    #[test]
-    fn data_after_a_split_payload_is_appended_in_order() {
-        let (mut c, now, id) = core_with_stream(Config::default());
-        let big = pattern(5, 40 * 1024);
-        let small = pattern(6, 100);
-        let big2 = pattern(7, 48 * 1024);
-        // A large payload arriving in two pieces: the first (large) is split
-        // off, the second is appended to it by copy; then a small frame and
-        // a large one, both appended since the buffer is not empty.
-        let mut whole = data_frame(1, &big);
-        whole.extend_from_slice(&data_frame(1, &small));
-        whole.extend_from_slice(&data_frame(1, &big2));
-        let first_piece = HEADER_LEN + 36 * 1024;
-        let mut src = whole.split_to(first_piece);
-        let at = src[HEADER_LEN..].as_ptr();
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(src.is_empty());
-        assert_eq!(stream(&c, id).recv_buf.as_ptr(), at, "first piece split");
-        assert_eq!(c.buffered_bytes(), 36 * 1024);
-        c.check_invariants();
-
-        // A partial read, then the rest arrives.
-        let mut expected = big.clone();
-        expected.extend_from_slice(&small);
-        expected.extend_from_slice(&big2);
-        let mut got = read_n(&mut c, id, 1000, 1000);
-        let mut src = whole;
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(src.is_empty());
-        c.check_invariants();
-        assert_eq!(c.buffered_bytes(), expected.len() - 1000);
-        assert_eq!(c.stream_buffered(id), Some(expected.len() - 1000));
-        got.extend(read_n(&mut c, id, expected.len() - 1000, 7000));
-        assert_eq!(got, expected);
-        assert_eq!(c.buffered_bytes(), 0);
-        assert_eq!(c.stream_buffered(id), Some(0));
-        assert!(!stream(&c, id).recv_split);
-    }
-
-    #[test]
-    fn reset_and_detach_release_a_split_buffer() {
-        let (mut c, now, id) = core_with_stream(Config::default());
-        let mut src = data_frame(1, &pattern(8, 64 * 1024));
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(stream(&c, id).recv_split);
-        c.reset(id).expect("held");
-        let s = stream(&c, id);
-        assert_eq!(s.recv_buf.capacity(), 0);
-        assert!(!s.recv_split);
-        assert_eq!(c.buffered_bytes(), 0);
-        c.check_invariants();
-
-        // Detach after finishing our side: the stream lingers (the remote
-        // has not finished), its split buffer does not.
-        let mut src = BytesMut::new();
-        Header::data(3, Flags::SYN, 0).encode_into(&mut src);
-        c.handle_input(now, &mut src).expect("SYN");
-        let id = c.accept().expect("inbound stream");
-        c.finish(id).expect("held");
-        let mut src = data_frame(3, &pattern(9, 64 * 1024));
-        c.handle_input(now, &mut src).expect("valid");
-        assert!(stream(&c, id).recv_split);
-        c.detach(id);
-        let s = stream(&c, id);
-        assert_eq!(s.app, App::Detached);
-        assert_eq!(s.recv_buf.capacity(), 0);
-        assert!(!s.recv_split);
-        assert_eq!(c.buffered_bytes(), 0);
-        c.check_invariants();
     }
 }
