@@ -32,8 +32,10 @@
 //! Auto-tuning: each stream measures *epochs*, starting at its first data
 //! frame. When a WindowUpdate is sent and the bytes granted back in the
 //! current epoch reach a full window `W`, the epoch ends: if it lasted at most
-//! `2 × RTT` (the reader drained a whole window about as fast as the network
-//! can deliver it, so the window, not the reader, limits throughput), `W`
+//! `4 × RTT`, as in go-yamux (the reader drained a whole window about as fast
+//! as the network can deliver it, so the window, not the reader, limits
+//! throughput; 2 × RTT proved too strict on loopback, where scheduling delays
+//! exceed the RTT and some transfers then stayed at the initial window), `W`
 //! doubles, capped at [`Config::max_window`] and only while the sum of all
 //! stream windows stays within [`Config::max_connection_window`]. The growth
 //! is granted in the same WindowUpdate. Windows never shrink. RTT is a
@@ -848,7 +850,7 @@ impl Core {
         let mut grown = 0u64;
         if s.epoch_consumed >= u64::from(s.recv_window) {
             if let (Some(rtt), Some(start), App::Held) = (rtt, s.epoch_start, s.app) {
-                let fast = now.saturating_duration_since(start) <= rtt * 2;
+                let fast = now.saturating_duration_since(start) <= rtt * 4;
                 if fast && s.recv_window < max_window {
                     let new = s.recv_window.saturating_mul(2).min(max_window);
                     let grow = new - s.recv_window;

@@ -211,6 +211,54 @@ fn auto_tuning_grows_under_a_fast_reader_and_stops_at_max() {
     );
 }
 
+/// The receive window of one stream after 8 MiB were sent over a link with a 20 ms RTT to a
+/// reader that drains everything it has every `period`.
+fn window_after_reading_every(period: Duration) -> u32 {
+    let cfg = Config {
+        max_stream_send_buffer: 4 << 20,
+        ..Config::default()
+    };
+    let mut p = Pair::new(cfg, MuxLimits::default());
+    p.latency = Duration::from_millis(10);
+    p.drive(); // RTT probe
+    assert_eq!(p.b.rtt(), Some(Duration::from_millis(20)));
+    let s = p.a.open().unwrap();
+    let data = pattern(5, 8 << 20);
+    let (mut sent, mut got) = (0, 0);
+    let mut r = None;
+    let mut since_read = Duration::ZERO;
+    while got < data.len() {
+        if let Ok(n) = p.a.write(s, &data[sent..]) {
+            sent += n;
+        }
+        p.advance(Duration::from_millis(1));
+        since_read += Duration::from_millis(1);
+        if r.is_none() {
+            r = p.b.accept();
+        }
+        if let Some(r) = r
+            && since_read >= period
+        {
+            got += read_all(&mut p.b, r).len();
+            since_read = Duration::ZERO;
+        }
+    }
+    p.b.recv_window(r.unwrap()).unwrap()
+}
+
+#[test]
+fn auto_tuning_grows_when_a_window_drains_within_four_rtts() {
+    // go-yamux's rule: a window drained within 4 RTTs means the window, not the reader,
+    // limits the stream. A reader draining every 3 RTTs gets a larger window (under a
+    // 2-RTT rule it would not, and on loopback, where the RTT is tens of microseconds and
+    // scheduling delays are larger, streams then stayed at 256 KiB in some runs).
+    let w = window_after_reading_every(Duration::from_millis(60));
+    assert!(w > INITIAL_WINDOW, "window {w} did not grow");
+    // A reader draining every 10 RTTs is the bottleneck: no growth.
+    let w = window_after_reading_every(Duration::from_millis(200));
+    assert_eq!(w, INITIAL_WINDOW);
+}
+
 #[test]
 fn auto_tuning_respects_the_connection_cap() {
     let cfg = Config {
