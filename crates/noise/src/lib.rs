@@ -8,7 +8,8 @@
 //!   [`verify_payload`].
 //! - [`NoiseHandshake`]: the sans-IO XX handshake (`Noise_XX_25519_ChaChaPoly_SHA256`,
 //!   dialer = initiator). Bytes in, bytes out, no I/O.
-//! - [`NoiseFramer`]: the sans-IO transport framer over snow's `TransportState`: splits
+//! - [`NoiseFramer`]: the sans-IO transport framer (ring's ChaCha20-Poly1305 in place on the
+//!   handshake's keys, or snow's `TransportState` for the RustCrypto backend): splits
 //!   plaintext into frames of at most [`MAX_PLAINTEXT_LEN`] bytes, each sent as a u16
 //!   big-endian length and at most [`MAX_FRAME_LEN`] bytes of ciphertext.
 //! - [`NoiseStream`]: a tokio `AsyncRead + AsyncWrite` over any byte stream, with bounded
