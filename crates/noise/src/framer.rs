@@ -315,15 +315,25 @@ impl NoiseFramer {
         if self.read_failed {
             return Err(NoiseError::Poisoned);
         }
-        if (TAG_LEN..=MAX_FRAME_LEN).contains(&ciphertext.len())
-            && out.len() < ciphertext.len() - TAG_LEN
-        {
+        if ciphertext.len() < TAG_LEN || ciphertext.len() > MAX_FRAME_LEN {
+            self.read_failed = true;
+            return Err(NoiseError::Decrypt);
+        }
+        if out.len() < ciphertext.len() - TAG_LEN {
             return Err(NoiseError::BufferSize);
+        }
+        if let TransportCipher::Snow(state) = &mut self.cipher {
+            // snow copies the ciphertext into `out` itself: one pass, no scratch.
+            return state.read_message(ciphertext, out).map_err(|e| {
+                self.read_failed = true;
+                NoiseError::from_snow_read(e, "decrypt")
+            });
         }
         if out.len() >= ciphertext.len() {
             out[..ciphertext.len()].copy_from_slice(ciphertext);
             return self.open_in_place(&mut out[..ciphertext.len()]);
         }
+        // Room for the plaintext but not the tag: open in the scratch buffer.
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
         body.extend_from_slice(ciphertext);
