@@ -780,22 +780,30 @@ impl Core {
                 continue;
             }
             let n = s.send_buf.len().min(max_frame).min(left - HEADER_LEN);
-            let fin = s.fin_requested && n == s.send_buf.len();
             let mut flags = take_open_flags(s);
-            if fin {
-                flags |= Flags::FIN;
-            }
-            if n == 0 && flags.is_empty() {
-                continue;
-            }
-            if n == 0 && !fin {
-                Header::window_update(id, flags, 0).encode_into(dst);
-            } else {
+            if n > 0 {
+                // SYN/ACK may ride on data (every implementation reads the
+                // flags first, then the payload); FIN never does: js-libp2p
+                // applies FIN before the payload and drops it. See
+                // docs/muxer-send-rules.md.
                 Header::data(id, flags, n as u32).encode_into(dst);
                 dst.extend_from_slice(&s.send_buf[..n]);
                 s.send_buf.advance(n);
+                left -= HEADER_LEN + n;
+                flags = Flags::NONE;
             }
-            left -= HEADER_LEN + n;
+            // FIN goes on its own empty window update once every byte is out
+            // (as go-yamux and js-libp2p send it), in this turn if it fits.
+            let fin = s.fin_requested && s.send_buf.is_empty() && left >= HEADER_LEN;
+            if fin {
+                flags |= Flags::FIN;
+            }
+            if !flags.is_empty() {
+                Header::window_update(id, flags, 0).encode_into(dst);
+                left -= HEADER_LEN;
+            } else if n == 0 {
+                continue;
+            }
             if fin {
                 s.fin_sent = true;
             } else if !s.send_buf.is_empty() || s.fin_requested {
