@@ -113,6 +113,10 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         match (&before, &res) {
             (Some(e), r) => assert_eq!(r.as_ref().err(), Some(e), "errors are sticky"),
             (None, Err(e)) => assert_eq!(core.error(), Some(e)),
+            (None, Ok(())) if core.input_blocked() => assert!(
+                core.pending_control() >= core.config().max_pending_control,
+                "input blocks only on a full control queue"
+            ),
             (None, Ok(())) => assert!(src.len() < 12, "complete headers are consumed"),
         }
         while let Some(ev) = core.poll_event() {

@@ -24,7 +24,7 @@ fn assert_idle(p: &Pair) {
 
 #[test]
 fn open_accept_write_read_close_both_ways() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     assert_eq!(s, StreamId::new(0, true), "streams are numbered from 0");
     p.a.write(s, b"hello").unwrap();
@@ -65,7 +65,7 @@ fn open_accept_write_read_close_both_ways() {
 
 #[test]
 fn frames_carry_initiator_and_receiver_flags() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     p.a.write(s, b"hi").unwrap();
     p.a.finish(s).unwrap();
@@ -129,7 +129,7 @@ fn frames_carry_initiator_and_receiver_flags() {
 
 #[test]
 fn both_sides_opening_the_same_number_get_distinct_streams() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let sa = p.a.open().unwrap();
     let sb = p.b.open().unwrap();
     assert_eq!(sa.id(), sb.id());
@@ -160,7 +160,7 @@ fn both_sides_opening_the_same_number_get_distinct_streams() {
 
 #[test]
 fn half_close_each_way() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     // The opener closes first; the acceptor keeps writing afterwards.
     let s = p.a.open().unwrap();
     p.a.write(s, b"request").unwrap();
@@ -215,7 +215,7 @@ fn half_close_each_way() {
 
 #[test]
 fn resets_both_ways() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s1 = p.a.open().unwrap();
     let s2 = p.a.open().unwrap();
     p.a.write(s1, b"one").unwrap();
@@ -286,7 +286,7 @@ fn resets_both_ways() {
 
 #[test]
 fn a_reset_before_new_stream_went_out_sends_nothing() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     p.a.write(s, b"never sent").unwrap();
     p.a.reset(s).unwrap();
@@ -297,7 +297,7 @@ fn a_reset_before_new_stream_went_out_sends_nothing() {
 
 #[test]
 fn detach_after_finish_still_delivers_everything() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     let data = pattern(5, 200_000);
     write_all(&mut p.a, s, &data);
@@ -325,7 +325,7 @@ fn detach_after_finish_still_delivers_everything() {
 
 #[test]
 fn dropping_a_fully_read_stream_finishes_it_instead_of_resetting() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     p.a.write(s, b"request").unwrap();
     p.a.finish(s).unwrap();
@@ -355,7 +355,7 @@ fn dropping_a_fully_read_stream_finishes_it_instead_of_resetting() {
 
 #[test]
 fn polite_close_flushes_queued_data_then_closes() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     write_all(&mut p.a, s, &pattern(7, 100_000));
     p.a.finish(s).unwrap();
@@ -373,7 +373,7 @@ fn polite_close_flushes_queued_data_then_closes() {
 
 #[test]
 fn close_deadline_bounds_flushing() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     write_all(&mut p.a, s, &pattern(8, 200_000));
     p.a.close();
@@ -397,7 +397,7 @@ fn a_thousand_concurrent_streams_and_every_counter_back_to_zero() {
         max_accept_backlog: 1000,
         ..MuxLimits::default()
     };
-    let mut p = Pair::new(Config::default(), limits);
+    let mut p = new_pair(Config::default(), limits);
     let ids: Vec<StreamId> = (0..1000).map(|_| p.a.open().unwrap()).collect();
     for (i, &id) in ids.iter().enumerate() {
         write_all(&mut p.a, id, &pattern(i as u32, 1000 + i));
@@ -436,7 +436,7 @@ fn a_thousand_concurrent_streams_and_every_counter_back_to_zero() {
 
 #[test]
 fn round_robin_keeps_a_bulk_stream_from_starving_others() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let bulk = p.a.open().unwrap();
     let small = p.a.open().unwrap();
     write_all(&mut p.a, bulk, &pattern(8, 256 * 1024));
@@ -478,7 +478,7 @@ fn large_writes_are_split_and_arrive_byte_exact() {
         max_send_frame: 10_000,
         ..Config::default()
     };
-    let mut p = Pair::new(cfg, MuxLimits::default());
+    let mut p = new_pair(cfg, MuxLimits::default());
     let s = p.a.open().unwrap();
     let data = pattern(11, 3 << 20);
     let mut off = 0;
@@ -515,7 +515,7 @@ fn writes_wait_for_the_send_buffer_to_drain() {
         max_stream_send_buffer: 1000,
         ..Config::default()
     };
-    let mut p = Pair::new(cfg, MuxLimits::default());
+    let mut p = new_pair(cfg, MuxLimits::default());
     let s = p.a.open().unwrap();
     assert_eq!(p.a.write(s, &[1; 1500]), Ok(1000));
     assert_eq!(p.a.write(s, &[1; 10]), Err(StreamError::Blocked));
@@ -530,7 +530,7 @@ fn stream_cap_applies_to_local_opens() {
         max_streams: 2,
         ..MuxLimits::default()
     };
-    let mut p = Pair::new(Config::default(), limits);
+    let mut p = new_pair(Config::default(), limits);
     let s = p.a.open().unwrap();
     p.a.open().unwrap();
     assert!(matches!(
@@ -544,7 +544,7 @@ fn stream_cap_applies_to_local_opens() {
 
 #[test]
 fn unknown_and_detached_ids_are_errors_for_the_application() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     p.a.detach(s);
     assert_eq!(p.a.read(s, &mut [0; 1]), Err(StreamError::Unknown(s)));
@@ -567,7 +567,7 @@ fn slow_reader_pair() -> Pair {
         ..Config::default()
     };
     assert_eq!(cfg.max_block, Duration::from_secs(5));
-    Pair::new(cfg, MuxLimits::default())
+    new_pair(cfg, MuxLimits::default())
 }
 
 #[test]

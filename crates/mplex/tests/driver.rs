@@ -64,7 +64,7 @@ async fn sixteen_mib_on_one_stream_byte_exact() {
         let (a, b) = pair();
         let data = pattern(1, 16 << 20);
         let want = data.clone();
-        let mut s = a.open_stream().unwrap();
+        let mut s = a.open_stream().await.unwrap();
         let writer = tokio::spawn(async move {
             s.write_all(&data).await.unwrap();
             s.shutdown().await.unwrap();
@@ -127,7 +127,7 @@ async fn a_hundred_parallel_streams_echo_byte_exact() {
             let a = a.clone();
             clients.push(tokio::spawn(async move {
                 let data = pattern(i, 64 * 1024);
-                let mut s = a.open_stream().unwrap();
+                let mut s = a.open_stream().await.unwrap();
                 let (mut r, mut w) = tokio::io::split(&mut s);
                 let send = async {
                     w.write_all(&data).await.unwrap();
@@ -155,7 +155,7 @@ async fn a_hundred_parallel_streams_echo_byte_exact() {
 async fn half_close_lets_the_other_side_answer() {
     timed(async {
         let (a, b) = pair();
-        let mut s = a.open_stream().unwrap();
+        let mut s = a.open_stream().await.unwrap();
         s.write_all(b"request").await.unwrap();
         s.shutdown().await.unwrap();
         assert_eq!(
@@ -179,7 +179,7 @@ async fn half_close_lets_the_other_side_answer() {
 async fn reset_is_an_io_error_with_its_reason() {
     timed(async {
         let (a, b) = pair();
-        let mut s = a.open_stream().unwrap();
+        let mut s = a.open_stream().await.unwrap();
         s.write_all(b"x").await.unwrap();
         let mut r = b.accept_stream().await.unwrap();
         let mut one = [0u8; 1];
@@ -194,7 +194,7 @@ async fn reset_is_an_io_error_with_its_reason() {
         let err = r.write_all(b"y").await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
         // Dropping an open stream resets it too.
-        let mut s2 = a.open_stream().unwrap();
+        let mut s2 = a.open_stream().await.unwrap();
         s2.write_all(b"z").await.unwrap();
         let mut r2 = b.accept_stream().await.unwrap();
         r2.read_exact(&mut one).await.unwrap();
@@ -222,8 +222,8 @@ async fn a_reader_that_never_reads_is_reset_after_max_block_and_the_rest_carries
             MplexConfig::default(),
             MplexConfig::new(cfg, MuxLimits::default()),
         );
-        let mut slow = a.open_stream().unwrap();
-        let mut other = a.open_stream().unwrap();
+        let mut slow = a.open_stream().await.unwrap();
+        let mut other = a.open_stream().await.unwrap();
         slow.write_all(b"first").await.unwrap();
         let mut slow_r = b.accept_stream().await.unwrap();
         let mut other_r = b.accept_stream().await.unwrap();
@@ -278,7 +278,7 @@ async fn sixty_four_mib_to_a_slow_reader_byte_exact() {
     const CHUNK: usize = 1 << 20;
     timed(async {
         let (a, b) = pair();
-        let mut s = a.open_stream().unwrap();
+        let mut s = a.open_stream().await.unwrap();
         let writer = tokio::spawn(async move {
             for i in 0..TOTAL / CHUNK {
                 s.write_all(&pattern_at(i * CHUNK, CHUNK)).await.unwrap();
@@ -354,7 +354,7 @@ async fn an_idle_connection_holds_no_io_buffers() {
 
         // More than b's stream buffer takes: b blocks, a frame left unread.
         let data = pattern(3, 256 * 1024);
-        let mut s = a.open_stream().unwrap();
+        let mut s = a.open_stream().await.unwrap();
         s.write_all(&data).await.unwrap();
         let mut r = b.accept_stream().await.unwrap();
         idle().await;
@@ -399,7 +399,7 @@ async fn accept_backlog_overflow_resets_the_excess() {
         );
         let mut streams = Vec::new();
         for i in 0..10u8 {
-            let mut s = a.open_stream().unwrap();
+            let mut s = a.open_stream().await.unwrap();
             s.write_all(&[i]).await.unwrap();
             streams.push(s);
         }
@@ -425,7 +425,7 @@ async fn dropping_after_shutdown_still_delivers() {
         let (a, b) = pair();
         let data = pattern(9, 3 << 20);
         let want = data.clone();
-        let mut s = a.open_stream().unwrap();
+        let mut s = a.open_stream().await.unwrap();
         let writer = tokio::spawn(async move {
             s.write_all(&data).await.unwrap();
             s.shutdown().await.unwrap();
@@ -478,7 +478,7 @@ async fn transport_failure_reaches_streams_and_accept() {
     timed(async {
         let (x, y) = tokio::io::duplex(1024);
         let a = MplexConfig::default().connect(x);
-        let mut s = a.open_stream().unwrap();
+        let mut s = a.open_stream().await.unwrap();
         s.write_all(b"x").await.unwrap();
         drop(y); // the remote vanishes
         let mut buf = [0u8; 1];
@@ -538,7 +538,7 @@ async fn peer_violation_reaches_streams_and_accept_with_blame() {
     timed(async {
         let (x, mut raw) = tokio::io::duplex(64 * 1024);
         let a = MplexConfig::default().connect(x);
-        let mut s = a.open_stream().unwrap();
+        let mut s = a.open_stream().await.unwrap();
         s.write_all(b"hi").await.unwrap();
         // The raw peer reads NewStream(0) and the data, then sends flag 7.
         let mut seen = [0u8; 2 + 4];

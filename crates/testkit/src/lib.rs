@@ -14,11 +14,15 @@
 //! plexus_testkit::muxer_conformance_tests!(my_muxer::Config::default());
 //! ```
 //!
-//! This crate depends only on `plexus-core` (never on a concrete muxer), so
-//! every muxer can take it as a dev-dependency.
+//! - [`pair`]: the virtual-time two-core harness for any
+//!   [`plexus_mux::MuxCore`], used by every muxer's core tests.
+//!
+//! This crate depends only on `plexus-core` and `plexus-mux` (never on a
+//! concrete muxer), so every muxer can take it as a dev-dependency.
 #![forbid(unsafe_code)]
 
 pub mod muxer;
+pub mod pair;
 
 /// Re-exports used by [`muxer_conformance_tests!`]; not a public API.
 #[doc(hidden)]

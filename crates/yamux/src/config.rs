@@ -43,11 +43,15 @@ pub struct Config {
     /// queued behind a full window of data on a slow link.
     pub ping_timeout: Duration,
     /// Most control frames the remote made us owe and we have not yet sent:
-    /// answers to its pings plus stream resets. A remote that floods pings or
-    /// stream openings while not reading our output hits this bound and the
-    /// connection fails (`ConnError::ControlQueueFull`, peer misbehaved).
-    /// Default 1024 (12 KiB of frames).
+    /// answers to its pings plus stream resets. At this bound the core reads
+    /// no further frame until some went out (back-pressure: the driver stops
+    /// reading the socket), so a burst from a peer that reads is answered in
+    /// full. Default 1024 (12 KiB of frames).
     pub max_pending_control: usize,
+    /// How long input may stay blocked on a full control queue (the remote
+    /// reads none of what it made us owe) before the connection fails
+    /// (`ConnError::RemoteNotReading`, peer misbehaved). Default 10 s.
+    pub control_stall_timeout: Duration,
     /// After a local close or a connection error, the longest time spent
     /// flushing the go-away (and, for a polite close, queued stream data)
     /// before the connection is dropped. Default 5 s.
@@ -71,6 +75,7 @@ impl Default for Config {
             keepalive_interval: Some(Duration::from_secs(30)),
             ping_timeout: Duration::from_secs(20),
             max_pending_control: 1024,
+            control_stall_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             write_buffer_size: 256 * 1024,
             read_chunk_size: 64 * 1024,

@@ -252,6 +252,9 @@ pub struct Core {
     rapid_resets: VecDeque<Instant>,
     buffered: usize,
     recv_window_total: u64,
+    /// Since when input has been blocked on a full control queue (the
+    /// remote is not reading what it made us owe).
+    control_blocked_since: Option<Instant>,
 }
 
 /// The stream `id` as the application holds it: unknown if it never existed,
@@ -314,6 +317,7 @@ impl Core {
             rapid_resets: VecDeque::new(),
             buffered: 0,
             recv_window_total: 0,
+            control_blocked_since: None,
         }
     }
 
@@ -341,6 +345,9 @@ impl Core {
     /// GoAway(protocol error) is queued for [`Core::poll_transmit`].
     ///
     /// Afterwards poll events and transmit.
+    ///
+    /// While [`Core::input_blocked`], no further frame is read: the bytes
+    /// stay in `src` for a later call.
     pub fn handle_input(&mut self, now: Instant, src: &mut BytesMut) -> Result<(), ConnError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -350,6 +357,14 @@ impl Core {
             return Ok(());
         }
         self.touch(now);
+        let r = self.read_frames(now, src);
+        if r.is_ok() {
+            self.note_control_queue(now);
+        }
+        r
+    }
+
+    fn read_frames(&mut self, now: Instant, src: &mut BytesMut) -> Result<(), ConnError> {
         loop {
             if let Some(mut p) = self.partial {
                 if src.is_empty() {
@@ -375,6 +390,11 @@ impl Core {
             let Some(head) = src.first_chunk::<HEADER_LEN>() else {
                 return Ok(());
             };
+            if self.control_full() {
+                // Back-pressure: read no more frames until what we owe went
+                // out (see `input_blocked`).
+                return Ok(());
+            }
             let res = Header::decode(head).map_err(ConnError::from);
             let res = match res {
                 Ok(h) => {
@@ -463,7 +483,6 @@ impl Core {
             if self.state != State::Open {
                 return Ok(());
             }
-            self.check_control_room()?;
             self.pongs.push_back(h.length);
             Ok(())
         } else if h.flags == Flags::ACK {
@@ -521,7 +540,6 @@ impl Core {
             }
             if let Some(reason) = self.refuse_inbound() {
                 tracing::debug!(stream = id, reason, "yamux refusing inbound stream");
-                self.check_control_room()?;
                 self.rsts.push_back(id);
                 self.skip_body(h);
                 return Ok(());
@@ -575,7 +593,7 @@ impl Core {
             if h.length > 0 {
                 tracing::debug!(stream = id, "yamux data after FIN: resetting stream");
                 self.skip_body(h);
-                self.reset_inner(id, true)?;
+                self.reset_inner(id, true);
             }
             return Ok(());
         }
@@ -746,6 +764,7 @@ impl Core {
             Header::window_update(id, Flags::RST, 0).encode_into(dst);
             left -= HEADER_LEN;
         }
+        self.note_control_queue(now);
         while left >= HEADER_LEN {
             let Some(id) = self.control_queue.pop_front() else {
                 break;
@@ -923,6 +942,9 @@ impl Core {
         } else if let Some(n) = self.next_ping_at {
             add(n);
         }
+        if let Some(since) = self.control_blocked_since {
+            add(since + self.cfg.control_stall_timeout);
+        }
         t
     }
 
@@ -940,6 +962,15 @@ impl Core {
                 tracing::debug!("yamux close deadline passed");
                 self.set_closed();
             }
+            return;
+        }
+        if let Some(since) = self.control_blocked_since
+            && now.saturating_duration_since(since) >= self.cfg.control_stall_timeout
+        {
+            self.fail(ConnError::RemoteNotReading {
+                pending: self.pending_control(),
+                stalled: self.cfg.control_stall_timeout,
+            });
             return;
         }
         if let Some(p) = self.outstanding {
@@ -1124,26 +1155,25 @@ impl Core {
             Some(s) if s.app == App::Held => {}
             _ => return Err(StreamError::Unknown(id.0)),
         }
-        if let Err(e) = self.reset_inner(id.0, false) {
-            self.fail(e);
-        }
+        self.reset_inner(id.0, false);
         Ok(())
     }
 
     /// Reset `id` (locally initiated), queueing an RST. `notify`: emit
-    /// `Event::Reset` (the stream is reset because of the remote).
-    fn reset_inner(&mut self, id: u32, notify: bool) -> Result<(), ConnError> {
+    /// `Event::Reset` (the stream is reset because of the remote). The RSTs
+    /// queued here are bounded by the streams we track, so they never count
+    /// against the remote.
+    fn reset_inner(&mut self, id: u32, notify: bool) {
         let Some(s) = self.streams.get(&id) else {
-            return Ok(());
+            return;
         };
         if s.reset || s.fully_closed() {
-            return Ok(());
+            return;
         }
         let remote_knows = !s.syn_pending;
         let app = s.app;
         self.mark_reset(id);
         if remote_knows && self.state != State::Closed {
-            self.check_control_room()?;
             self.rsts.push_back(id);
         }
         match app {
@@ -1158,7 +1188,6 @@ impl Core {
                 }
             }
         }
-        Ok(())
     }
 
     fn mark_reset(&mut self, id: u32) {
@@ -1225,9 +1254,7 @@ impl Core {
             self.maybe_remove(id);
             return;
         }
-        if let Err(e) = self.reset_inner(id, false) {
-            self.fail(e);
-        }
+        self.reset_inner(id, false);
         self.remove(id);
     }
 
@@ -1336,6 +1363,19 @@ impl Core {
         self.pongs.len() + self.rsts.len()
     }
 
+    /// Whether input is paused: the control frames we owe the remote (ping
+    /// answers, resets) reached [`Config::max_pending_control`], so
+    /// [`Core::handle_input`] reads no further frame (what it was given stays
+    /// in `src`) until [`Core::poll_transmit`] sends some. A driver stops
+    /// reading the transport meanwhile, so a remote that floods pings or
+    /// stream openings is slowed by TCP flow control instead of growing our
+    /// queue. If the remote reads nothing for
+    /// [`Config::control_stall_timeout`], the connection fails with
+    /// [`ConnError::RemoteNotReading`].
+    pub fn input_blocked(&self) -> bool {
+        self.state != State::Closed && self.error.is_none() && self.control_full()
+    }
+
     /// Sum of the receive windows of all streams.
     pub fn recv_window_total(&self) -> u64 {
         self.recv_window_total
@@ -1420,8 +1460,10 @@ impl Core {
             self.ack_backlog <= self.limits.max_ack_backlog,
             "ack backlog cap"
         );
+        // What the remote made us owe stops at the cap (input blocks); our
+        // own resets add at most one per stream.
         assert!(
-            self.pending_control() <= self.cfg.max_pending_control,
+            self.pending_control() <= self.cfg.max_pending_control + self.limits.max_streams,
             "control queue"
         );
         assert!(
@@ -1450,11 +1492,19 @@ impl Core {
         }
     }
 
-    fn check_control_room(&self) -> Result<(), ConnError> {
-        if self.pending_control() >= self.cfg.max_pending_control {
-            return Err(ConnError::ControlQueueFull(self.cfg.max_pending_control));
+    /// Whether the control frames we owe the remote reached
+    /// [`Config::max_pending_control`].
+    fn control_full(&self) -> bool {
+        self.pending_control() >= self.cfg.max_pending_control
+    }
+
+    /// Start (or end) the stall clock of a full control queue.
+    fn note_control_queue(&mut self, now: Instant) {
+        if self.control_full() {
+            self.control_blocked_since.get_or_insert(now);
+        } else {
+            self.control_blocked_since = None;
         }
-        Ok(())
     }
 
     fn maybe_writable(&mut self, id: u32) {

@@ -1,21 +1,9 @@
-//! The tokio driver: one task per connection, quinn-style.
+//! yamux on the shared muxer driver ([`plexus_mux`]): the
+//! [`plexus_mux::MuxCore`] glue for [`Core`] and the [`MuxerUpgrade`].
 //!
-//! The [`Core`] sits in an `Arc<Mutex<_>>` (a std mutex, never held across an
-//! await or an I/O call) shared by the driver task, the [`Connection`] handle
-//! and every [`Stream`] handle. Stream handles call the core directly (no
-//! per-stream channels) and wake the driver when they queued output. Each
-//! driver iteration:
-//!
-//! 1. runs due timers, gathers frames from `poll_transmit` into a bounded
-//!    write buffer ([`Config::write_buffer_size`]) and wakes the stream, accept
-//!    and open wakers the core's events name;
-//! 2. writes the buffer to the transport (local work first);
-//! 3. **always** reads the transport into `handle_input`, whatever the state
-//!    of any stream or of the write side: flow control bounds what a stream
-//!    can buffer, and limits end in RST/GoAway, never in a stalled reader;
-//! 4. arms one timer for `poll_timeout`.
-//!
-//! After a bounded number of busy iterations it yields to the runtime.
+//! The driver always keeps reading its socket, except while the core owes
+//! the remote more control frames than [`Config::max_pending_control`]
+//! (see [`Core::input_blocked`]).
 //!
 //! Dropping a [`Stream`] (see [`Core::detach`]): after `poll_shutdown`, or
 //! once the remote finished and everything was read, the stream stays alive
@@ -24,32 +12,32 @@
 //! returned, so the remote never blocks on a reader that is gone. Otherwise
 //! (the remote may still send, or data is unread) dropping resets the stream
 //! (the remote sees RST, like a TCP close with unread data). Dropping the
-//! [`Connection`] closes the connection politely.
+//! [`Connection`] closes the connection politely (GoAway).
 
-use std::collections::HashMap;
-use std::future::{Future, poll_fn};
-use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::{Buf, BytesMut};
-use plexus_core::{
-    BoxFut, BoxIo, BoxStream, Io, MuxError, MuxLimits, MuxStats, MuxedConn, MuxedStream,
-    MuxerUpgrade, Role,
-};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use bytes::BytesMut;
+use plexus_core::{BoxIo, Io, MuxError, MuxLimits, MuxStats, MuxedConn, MuxerUpgrade, Role};
+use plexus_mux::{DriverConfig, MuxCore, MuxEvent, StreamErrorKind};
 
 use crate::config::Config;
 use crate::core::{Core, Event, StreamId};
-use crate::error::StreamError;
+use crate::error::{ConnError, StreamError};
 
 /// The multistream protocol id of yamux.
 pub const PROTOCOL: &str = "/yamux/1.0.0";
 
-/// Busy driver iterations before yielding to the runtime.
-const MAX_SPINS: usize = 16;
+/// A yamux connection handle ([`plexus_mux::Connection`] over [`Core`]):
+/// opens and accepts streams; `with_core_mut(|c| c.go_away(code))` sends a
+/// GoAway without closing.
+pub type Connection = plexus_mux::Connection<Core>;
+
+/// A yamux stream: `poll_shutdown` sends FIN (half-close);
+/// [`plexus_core::MuxedStream::reset`] sends RST. Connection failures
+/// surface as `io::Error` (kind `ConnectionAborted`, `TimedOut` or
+/// `UnexpectedEof`, the source a [`ConnError`]); a reset as
+/// `ConnectionReset`.
+pub type Stream = plexus_mux::Stream<Core>;
 
 /// yamux as a [`MuxerUpgrade`]: its own [`Config`] plus the shared
 /// [`MuxLimits`].
@@ -72,36 +60,12 @@ impl YamuxConfig {
     /// [`Role::Initiator`] and opens odd stream ids).
     pub fn connect<T: Io>(&self, io: T, role: Role) -> Connection {
         let core = Core::new(role, self.config.clone(), self.limits.clone());
-        let shared = Arc::new(Mutex::new(Shared {
-            core,
-            wakers: HashMap::new(),
-            accept_wakers: Vec::new(),
-            open_wakers: Vec::new(),
-            driver: None,
-            done_wakers: Vec::new(),
-            driver_done: false,
-        }));
-        let driver = Driver {
-            shared: shared.clone(),
-            io,
-            // Both allocated on first use and released when idle.
-            read_buf: BytesMut::new(),
-            write_buf: BytesMut::new(),
-            write_cap: self.config.write_buffer_size.max(64),
-            read_chunk: self.config.read_chunk_size.max(64),
+        let cfg = DriverConfig {
+            write_buffer_size: self.config.write_buffer_size,
+            read_chunk_size: self.config.read_chunk_size,
             close_timeout: self.config.close_timeout,
-            need_flush: false,
-            write_failed: false,
-            write_error: None,
-            read_done: false,
-            shutdown_done: false,
-            close_deadline: None,
-            timer: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)),
-            timer_at: None,
-            wake_buf: Vec::new(),
         };
-        tokio::spawn(driver);
-        Connection { shared }
+        plexus_mux::spawn(core, io, cfg)
     }
 }
 
@@ -115,565 +79,124 @@ impl MuxerUpgrade for YamuxConfig {
     }
 }
 
-#[derive(Default)]
-struct StreamWakers {
-    read: Option<Waker>,
-    write: Option<Waker>,
+impl StreamErrorKind for StreamError {
+    fn is_blocked(&self) -> bool {
+        matches!(self, StreamError::Blocked)
+    }
+
+    fn to_io_error(&self) -> std::io::Error {
+        StreamError::to_io_error(self)
+    }
 }
 
-struct Shared {
-    core: Core,
-    wakers: HashMap<u32, StreamWakers>,
-    accept_wakers: Vec<Waker>,
-    open_wakers: Vec<Waker>,
-    driver: Option<Waker>,
-    done_wakers: Vec<Waker>,
-    driver_done: bool,
-}
+impl MuxCore for Core {
+    type StreamId = StreamId;
+    type Event = Event;
+    type StreamError = StreamError;
+    type InputError = ConnError;
 
-impl Shared {
-    /// The driver's waker, if the core has output for it.
-    fn driver_if_needed(&mut self) -> Option<Waker> {
-        if self.core.wants_transmit() {
-            self.driver.take()
-        } else {
-            None
+    fn handle_input(&mut self, now: Instant, src: &mut BytesMut) -> Result<(), ConnError> {
+        Core::handle_input(self, now, src)
+    }
+
+    fn handle_transport_closed(&mut self, error: Option<std::io::Error>) {
+        Core::handle_transport_closed(self, error);
+    }
+
+    fn input_blocked(&self) -> bool {
+        Core::input_blocked(self)
+    }
+
+    fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut, budget: usize) -> bool {
+        Core::poll_transmit(self, now, dst, budget)
+    }
+
+    fn wants_transmit(&self) -> bool {
+        Core::wants_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        Core::poll_event(self)
+    }
+
+    fn classify(event: &Event) -> MuxEvent<StreamId> {
+        match *event {
+            Event::InboundStream(_) => MuxEvent::InboundStream,
+            Event::Readable(id) => MuxEvent::Readable(id),
+            Event::Writable(id) => MuxEvent::Writable(id),
+            Event::Reset(id) => MuxEvent::Reset(id),
+            Event::OpenReady => MuxEvent::OpenReady,
+            Event::GoAway(_) => MuxEvent::GoAway,
+            Event::Closed => MuxEvent::Closed,
         }
     }
 
-    fn wake_all(&mut self, out: &mut Vec<Waker>) {
-        out.append(&mut self.accept_wakers);
-        out.append(&mut self.open_wakers);
-        for w in self.wakers.values_mut() {
-            out.extend(w.read.take());
-            out.extend(w.write.take());
+    fn poll_timeout(&self) -> Option<Instant> {
+        Core::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Core::handle_timeout(self, now);
+    }
+
+    fn open(&mut self) -> Result<Option<StreamId>, MuxError> {
+        match Core::open(self) {
+            Ok(id) => Ok(Some(id)),
+            Err(MuxError::LimitReached("ack backlog")) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
-    fn drain_events(&mut self, out: &mut Vec<Waker>) {
-        while let Some(ev) = self.core.poll_event() {
-            match ev {
-                Event::InboundStream(_) => out.append(&mut self.accept_wakers),
-                Event::Readable(id) => {
-                    if let Some(w) = self.wakers.get_mut(&id.get()) {
-                        out.extend(w.read.take());
-                    }
-                }
-                Event::Writable(id) => {
-                    if let Some(w) = self.wakers.get_mut(&id.get()) {
-                        out.extend(w.write.take());
-                    }
-                }
-                Event::Reset(id) => {
-                    if let Some(w) = self.wakers.get_mut(&id.get()) {
-                        out.extend(w.read.take());
-                        out.extend(w.write.take());
-                    }
-                }
-                Event::OpenReady => out.append(&mut self.open_wakers),
-                Event::GoAway(_) => {
-                    out.append(&mut self.open_wakers);
-                    out.append(&mut self.accept_wakers);
-                }
-                Event::Closed => self.wake_all(out),
-            }
-        }
-    }
-}
-
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn register(list: &mut Vec<Waker>, w: &Waker) {
-    if !list.iter().any(|x| x.will_wake(w)) {
-        list.push(w.clone());
-    }
-}
-
-fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
-    match slot {
-        Some(old) if old.will_wake(w) => {}
-        _ => *slot = Some(w.clone()),
-    }
-}
-
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
-struct Driver<T> {
-    shared: Arc<Mutex<Shared>>,
-    io: T,
-    read_buf: BytesMut,
-    write_buf: BytesMut,
-    write_cap: usize,
-    read_chunk: usize,
-    close_timeout: std::time::Duration,
-    need_flush: bool,
-    write_failed: bool,
-    write_error: Option<io::Error>,
-    read_done: bool,
-    shutdown_done: bool,
-    close_deadline: Option<Instant>,
-    timer: Pin<Box<tokio::time::Sleep>>,
-    timer_at: Option<Instant>,
-    wake_buf: Vec<Waker>,
-}
-
-impl<T: Io> Driver<T> {
-    /// Writing failed: nothing more goes out, but what the remote sent
-    /// before may still be waiting, so reading goes on until end-of-file (or
-    /// the close timeout); then the core learns of this error.
-    fn write_failed(&mut self, e: io::Error) {
-        self.write_failed = true;
-        self.write_buf.clear();
-        self.write_error.get_or_insert(e);
+    fn accept(&mut self) -> Option<StreamId> {
+        Core::accept(self)
     }
 
-    /// Reading ended (end-of-file or error): the connection is over.
-    fn read_ended(&mut self, e: Option<io::Error>) {
-        self.read_done = true;
-        let e = self.write_error.take().or(e);
-        let mut g = lock(&self.shared);
-        g.core.handle_transport_closed(e);
-        g.drain_events(&mut self.wake_buf);
+    fn accept_error(&self) -> Option<MuxError> {
+        Core::accept_error(self)
     }
 
-    fn wake(&mut self) {
-        for w in self.wake_buf.drain(..) {
-            w.wake();
-        }
+    fn read(&mut self, id: StreamId, buf: &mut [u8]) -> Result<usize, StreamError> {
+        Core::read(self, id, buf)
     }
 
-    /// Poll the timer for `at`; true if it fired.
-    fn poll_timer(&mut self, cx: &mut Context<'_>, at: Instant) -> bool {
-        if self.timer_at != Some(at) {
-            self.timer
-                .as_mut()
-                .reset(tokio::time::Instant::from_std(at));
-            self.timer_at = Some(at);
-        }
-        self.timer.as_mut().poll(cx).is_ready()
+    fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, StreamError> {
+        Core::write(self, id, data)
     }
 
-    fn finish(&mut self) {
-        let mut g = lock(&self.shared);
-        g.driver_done = true;
-        g.wake_all(&mut self.wake_buf);
-        self.wake_buf.append(&mut g.done_wakers);
-        drop(g);
-        self.wake();
-    }
-}
-
-impl<T: Io> Future for Driver<T> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        for _ in 0..MAX_SPINS {
-            let now = now();
-            let mut progress = false;
-            let (closed, deadline) = {
-                let mut g = lock(&this.shared);
-                let sh = &mut *g;
-                set_waker(&mut sh.driver, cx.waker());
-                if sh.core.poll_timeout().is_some_and(|t| t <= now) {
-                    sh.core.handle_timeout(now);
-                }
-                if !this.write_failed && this.write_buf.len() < this.write_cap {
-                    let budget = this.write_cap - this.write_buf.len();
-                    if this.write_buf.capacity() == 0 && sh.core.wants_transmit() {
-                        // One allocation for the batch (not touched beyond what is written).
-                        this.write_buf.reserve(this.write_cap);
-                    }
-                    sh.core.poll_transmit(now, &mut this.write_buf, budget);
-                }
-                sh.drain_events(&mut this.wake_buf);
-                (sh.core.is_closed(), sh.core.poll_timeout())
-            };
-            this.wake();
-
-            // 1. Write what we owe.
-            while !this.write_buf.is_empty() && !this.write_failed {
-                match Pin::new(&mut this.io).poll_write(cx, &this.write_buf) {
-                    Poll::Ready(Ok(0)) => {
-                        this.write_failed(io::ErrorKind::WriteZero.into());
-                        progress = true;
-                    }
-                    Poll::Ready(Ok(n)) => {
-                        this.write_buf.advance(n);
-                        this.need_flush = true;
-                        progress = true;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        this.write_failed(e);
-                        progress = true;
-                    }
-                    Poll::Pending => break,
-                }
-            }
-            if this.need_flush && this.write_buf.is_empty() && !this.write_failed {
-                match Pin::new(&mut this.io).poll_flush(cx) {
-                    Poll::Ready(Ok(())) => {
-                        this.need_flush = false;
-                        // All sent: hold no write batch while idle.
-                        this.write_buf = BytesMut::new();
-                    }
-                    Poll::Ready(Err(e)) => {
-                        this.write_failed(e);
-                        progress = true;
-                    }
-                    Poll::Pending => {}
-                }
-            }
-
-            // 2. Closed: flush, shut down (bounded by close_timeout), finish.
-            if closed {
-                let deadline = *this.close_deadline.get_or_insert(now + this.close_timeout);
-                let flushed = this.write_buf.is_empty() || this.write_failed;
-                if flushed
-                    && !this.shutdown_done
-                    && !this.write_failed
-                    && Pin::new(&mut this.io).poll_shutdown(cx).is_ready()
-                {
-                    this.shutdown_done = true;
-                }
-                if this.shutdown_done || this.write_failed || now >= deadline {
-                    this.finish();
-                    return Poll::Ready(());
-                }
-                if this.poll_timer(cx, deadline) {
-                    this.finish();
-                    return Poll::Ready(());
-                }
-                return Poll::Pending;
-            }
-
-            // A failed write side waits for the read side, within bounds.
-            if this.write_failed {
-                let deadline = *this.close_deadline.get_or_insert(now + this.close_timeout);
-                if now >= deadline || this.poll_timer(cx, deadline) {
-                    this.read_ended(None);
-                    this.wake();
-                    continue;
-                }
-            }
-
-            // 3. Always keep reading.
-            if !this.read_done {
-                this.read_buf.reserve(this.read_chunk);
-                let res = std::pin::pin!(this.io.read_buf(&mut this.read_buf)).poll(cx);
-                match res {
-                    Poll::Ready(Ok(0)) => {
-                        this.read_ended(None);
-                        progress = true;
-                    }
-                    Poll::Ready(Ok(_)) => {
-                        let mut g = lock(&this.shared);
-                        // A failure is recorded in the core (and surfaces as
-                        // Event::Closed); nothing else to do here.
-                        if let Err(e) = g.core.handle_input(now, &mut this.read_buf) {
-                            tracing::debug!(error = %e, "yamux input rejected");
-                        }
-                        g.drain_events(&mut this.wake_buf);
-                        progress = true;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        this.read_ended(Some(e));
-                        progress = true;
-                    }
-                    Poll::Pending => {
-                        // Nothing to read: hold no read buffer while idle (a partial
-                        // frame header stays).
-                        if this.read_buf.is_empty() {
-                            this.read_buf = BytesMut::new();
-                        }
-                    }
-                }
-                this.wake();
-            }
-
-            // 4. Timer.
-            if let Some(at) = deadline
-                && this.poll_timer(cx, at)
-            {
-                progress = true;
-            }
-
-            if !progress {
-                return Poll::Pending;
-            }
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-/// A yamux connection handle: opens and accepts streams. The driver runs on
-/// its own task. Dropping the handle closes the connection politely (as
-/// [`Connection::close`] without waiting).
-pub struct Connection {
-    shared: Arc<Mutex<Shared>>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    fn stream(&self, sh: &mut Shared, id: StreamId) -> Stream {
-        sh.wakers.insert(id.get(), StreamWakers::default());
-        Stream {
-            shared: self.shared.clone(),
-            id,
-        }
+    fn finish(&mut self, id: StreamId) -> Result<(), StreamError> {
+        Core::finish(self, id)
     }
 
-    /// Open an outbound stream; waits while the ACK backlog is full.
-    pub async fn open_stream(&self) -> Result<Stream, MuxError> {
-        poll_fn(|cx| {
-            let mut g = lock(&self.shared);
-            let sh = &mut *g;
-            match sh.core.open() {
-                Ok(id) => {
-                    let s = self.stream(sh, id);
-                    let w = sh.driver.take();
-                    drop(g);
-                    w.into_iter().for_each(Waker::wake);
-                    Poll::Ready(Ok(s))
-                }
-                Err(MuxError::LimitReached("ack backlog")) => {
-                    register(&mut sh.open_wakers, cx.waker());
-                    Poll::Pending
-                }
-                Err(e) => Poll::Ready(Err(e)),
-            }
-        })
-        .await
+    fn reset(&mut self, id: StreamId) {
+        let _ = Core::reset(self, id);
     }
 
-    /// Wait for the next inbound stream.
-    pub async fn accept_stream(&self) -> Result<Stream, MuxError> {
-        poll_fn(|cx| {
-            let mut g = lock(&self.shared);
-            let sh = &mut *g;
-            if let Some(id) = sh.core.accept() {
-                let s = self.stream(sh, id);
-                let w = sh.driver_if_needed();
-                drop(g);
-                w.into_iter().for_each(Waker::wake);
-                return Poll::Ready(Ok(s));
-            }
-            if let Some(e) = sh.core.accept_error() {
-                return Poll::Ready(Err(e));
-            }
-            if sh.driver_done {
-                return Poll::Ready(Err(MuxError::Closed));
-            }
-            register(&mut sh.accept_wakers, cx.waker());
-            Poll::Pending
-        })
-        .await
+    fn detach(&mut self, id: StreamId) {
+        Core::detach(self, id);
     }
 
-    /// Close politely (GoAway, flush, shut the transport down) and wait until
-    /// the driver has finished.
-    pub async fn close_conn(&self) {
-        self.start_close();
-        poll_fn(|cx| {
-            let mut g = lock(&self.shared);
-            if g.driver_done {
-                return Poll::Ready(());
-            }
-            register(&mut g.done_wakers, cx.waker());
-            Poll::Pending
-        })
-        .await
-    }
-
-    fn start_close(&self) {
-        let mut g = lock(&self.shared);
-        g.core.close();
-        let w = g.driver.take();
-        drop(g);
-        w.into_iter().for_each(Waker::wake);
-    }
-
-    /// Send GoAway with `code` without closing: no new streams either way,
-    /// existing streams carry on.
-    pub fn go_away(&self, code: u32) {
-        let mut g = lock(&self.shared);
-        g.core.go_away(code);
-        let w = g.driver_if_needed();
-        drop(g);
-        w.into_iter().for_each(Waker::wake);
-    }
-
-    /// Inspect the core (counters, RTT, error) under the lock.
-    pub fn with_core<R>(&self, f: impl FnOnce(&Core) -> R) -> R {
-        f(&lock(&self.shared).core)
-    }
-
-    /// Whether the driver task has finished.
-    pub fn driver_finished(&self) -> bool {
-        lock(&self.shared).driver_done
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.start_close();
-    }
-}
-
-impl MuxedConn for Connection {
-    fn open(&self) -> BoxFut<'_, Result<BoxStream, MuxError>> {
-        Box::pin(async move { self.open_stream().await.map(|s| Box::new(s) as BoxStream) })
-    }
-
-    fn accept(&self) -> BoxFut<'_, Result<BoxStream, MuxError>> {
-        Box::pin(async move { self.accept_stream().await.map(|s| Box::new(s) as BoxStream) })
-    }
-
-    fn close(&self) -> BoxFut<'_, ()> {
-        Box::pin(self.close_conn())
+    fn close(&mut self) {
+        Core::close(self);
     }
 
     fn is_closed(&self) -> bool {
-        let g = lock(&self.shared);
-        g.driver_done || g.core.is_closing()
+        Core::is_closed(self)
+    }
+
+    fn is_closing(&self) -> bool {
+        Core::is_closing(self)
+    }
+
+    fn check_invariants(&self) {
+        Core::check_invariants(self);
     }
 
     fn stats(&self) -> MuxStats {
-        let g = lock(&self.shared);
         MuxStats {
-            open_streams: g.core.num_streams(),
-            buffered_bytes: g.core.buffered_bytes(),
-            pending_opens: g.core.ack_backlog(),
-            pending_accepts: g.core.pending_accepts(),
+            open_streams: self.num_streams(),
+            buffered_bytes: self.buffered_bytes(),
+            pending_opens: self.ack_backlog(),
+            pending_accepts: self.pending_accepts(),
         }
-    }
-}
-
-/// A yamux stream: tokio `AsyncRead` + `AsyncWrite`; `poll_shutdown` sends
-/// FIN (half-close); [`MuxedStream::reset`] sends RST. Connection failures
-/// surface as `io::Error` (kind `ConnectionAborted`, `TimedOut` or
-/// `UnexpectedEof`, the source a `ConnError`); a reset as `ConnectionReset`.
-/// `poll_flush` returns at once: written data belongs to the driver, which
-/// sends it without further prompting.
-pub struct Stream {
-    shared: Arc<Mutex<Shared>>,
-    id: StreamId,
-}
-
-impl std::fmt::Debug for Stream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stream")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Stream {
-    /// The stream id.
-    pub fn id(&self) -> StreamId {
-        self.id
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        let mut g = lock(&self.shared);
-        let sh = &mut *g;
-        match sh.core.read(self.id, buf.initialize_unfilled()) {
-            Ok(n) => {
-                buf.advance(n);
-                let w = sh.driver_if_needed();
-                drop(g);
-                w.into_iter().for_each(Waker::wake);
-                Poll::Ready(Ok(()))
-            }
-            Err(StreamError::Blocked) => {
-                let slot = sh.wakers.entry(self.id.get()).or_default();
-                set_waker(&mut slot.read, cx.waker());
-                Poll::Pending
-            }
-            Err(e) => Poll::Ready(Err(e.to_io_error())),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut g = lock(&self.shared);
-        let sh = &mut *g;
-        match sh.core.write(self.id, data) {
-            Ok(n) => {
-                let w = sh.driver_if_needed();
-                drop(g);
-                w.into_iter().for_each(Waker::wake);
-                Poll::Ready(Ok(n))
-            }
-            Err(StreamError::Blocked) => {
-                let slot = sh.wakers.entry(self.id.get()).or_default();
-                set_waker(&mut slot.write, cx.waker());
-                Poll::Pending
-            }
-            Err(e) => Poll::Ready(Err(e.to_io_error())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut g = lock(&self.shared);
-        let sh = &mut *g;
-        match sh.core.finish(self.id) {
-            Ok(()) => {
-                let w = sh.driver_if_needed();
-                drop(g);
-                w.into_iter().for_each(Waker::wake);
-                Poll::Ready(Ok(()))
-            }
-            Err(e) => Poll::Ready(Err(e.to_io_error())),
-        }
-    }
-}
-
-impl MuxedStream for Stream {
-    fn reset(&mut self) {
-        let mut g = lock(&self.shared);
-        let _ = g.core.reset(self.id);
-        let w = g.driver_if_needed();
-        drop(g);
-        w.into_iter().for_each(Waker::wake);
-    }
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        let mut g = lock(&self.shared);
-        g.core.detach(self.id);
-        g.wakers.remove(&self.id.get());
-        let w = g.driver_if_needed();
-        drop(g);
-        w.into_iter().for_each(Waker::wake);
     }
 }

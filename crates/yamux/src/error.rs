@@ -49,10 +49,15 @@ pub enum ConnError {
         /// The window.
         window: Duration,
     },
-    /// The remote made us owe more than `max_pending_control` pings answers
-    /// and resets while not reading our output.
-    #[error("more than {0} control frames pending (remote not reading)")]
-    ControlQueueFull(usize),
+    /// The remote made us owe `max_pending_control` ping answers and resets
+    /// and then read none of our output for `control_stall_timeout`.
+    #[error("remote read nothing for {stalled:?} while owed {pending} control frames")]
+    RemoteNotReading {
+        /// Control frames still owed.
+        pending: usize,
+        /// How long input was blocked.
+        stalled: Duration,
+    },
     /// A ping was not answered within `ping_timeout`.
     #[error("ping not answered within {0:?}")]
     PingTimeout(Duration),
@@ -81,7 +86,7 @@ impl ConnError {
             | ConnError::WindowExceeded { .. }
             | ConnError::WindowOverflow(_)
             | ConnError::RapidResetFlood { .. }
-            | ConnError::ControlQueueFull(_) => Blame::PeerMisbehaved,
+            | ConnError::RemoteNotReading { .. } => Blame::PeerMisbehaved,
             ConnError::PingTimeout(_) | ConnError::TransportClosed | ConnError::Io { .. } => {
                 Blame::Local
             }

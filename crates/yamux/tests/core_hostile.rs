@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use plexus_core::{Blame, MuxError, MuxLimits, Role};
-use plexus_yamux::frame::{Flags, FrameError, FrameType, Header};
+use plexus_yamux::frame::{Flags, FrameError, FrameType, HEADER_LEN, Header};
 use plexus_yamux::{
     Config, ConnError, Core, Event, GO_AWAY_PROTOCOL_ERROR, INITIAL_WINDOW, StreamError, StreamId,
 };
@@ -417,55 +417,145 @@ fn data_after_fin_resets_only_that_stream() {
     assert!(c.error().is_none());
 }
 
+/// Feed `buf` while the core takes it, answering (draining our output)
+/// whenever input blocks, as a driver whose peer reads does. Returns every
+/// frame we sent.
+fn feed_answering(c: &mut Core, now: Instant, mut buf: BytesMut) -> Vec<(Header, Vec<u8>)> {
+    let mut out = Vec::new();
+    for _ in 0..10_000 {
+        c.handle_input(now, &mut buf).expect("input");
+        c.check_invariants();
+        assert!(c.pending_control() <= c.config().max_pending_control);
+        assert_eq!(
+            c.input_blocked(),
+            c.pending_control() == c.config().max_pending_control
+        );
+        out.extend(drain_output(c, now));
+        assert!(!c.input_blocked(), "draining our output unblocks input");
+        if buf.is_empty() {
+            return out;
+        }
+    }
+    panic!("input never drained");
+}
+
 #[test]
-fn ping_flood_without_reading_is_bounded() {
+fn ping_burst_from_a_reading_peer_is_answered_in_full() {
     let cfg = Config {
         max_pending_control: 64,
         ..Config::default()
     };
-    let (mut c, now) = core_with(cfg.clone(), MuxLimits::default());
-    let pings: Vec<_> = (0..64).map(|i| (Header::ping(i), &[][..])).collect();
-    feed(&mut c, now, &pings).unwrap();
-    assert_eq!(c.pending_control(), 64);
-    let r = feed(&mut c, now, &[(Header::ping(99), &[])]);
-    assert_eq!(
-        assert_failed(&mut c, now, r, Blame::PeerMisbehaved),
-        ConnError::ControlQueueFull(64)
-    );
-
-    // The same flood from a remote that reads our answers is fine.
     let (mut c, now) = core_with(cfg, MuxLimits::default());
-    for round in 0..100u32 {
-        let pings: Vec<_> = (0..50)
-            .map(|i| (Header::ping(round * 50 + i), &[][..]))
-            .collect();
-        feed(&mut c, now, &pings).unwrap();
-        let out = drain_output(&mut c, now);
-        assert_eq!(out.len(), 50);
-        assert_eq!(out[0].0, Header::pong(round * 50));
-    }
+    // One burst of 1,025 pings in one read: the core takes 64, blocks, and
+    // leaves the rest in the buffer, untouched.
+    let pings: Vec<_> = (0..1025).map(|i| (Header::ping(i), &[][..])).collect();
+    let mut buf = wire(&pings);
+    c.handle_input(now, &mut buf).unwrap();
+    assert_eq!(c.pending_control(), 64);
+    assert!(c.input_blocked());
+    assert_eq!(buf.len(), (1025 - 64) * HEADER_LEN);
+    // The remote reads what we owe: every ping is answered, in order.
+    let mut out = drain_output(&mut c, now);
+    out.extend(feed_answering(&mut c, now, buf));
+    let want: Vec<_> = (0..1025).map(|i| (Header::pong(i), vec![])).collect();
+    assert_eq!(out, want);
+    assert!(c.error().is_none());
     assert_eq!(c.pending_control(), 0);
+    // No stall clock left running: the next timeout is the keep-alive.
+    assert!(
+        c.poll_timeout()
+            .is_none_or(|t| t >= now + Duration::from_secs(10))
+    );
 }
 
 #[test]
-fn syn_flood_while_not_reading_is_bounded() {
+fn syn_burst_from_a_reading_peer_is_answered_in_full() {
     let cfg = Config {
         max_pending_control: 32,
         ..Config::default()
     };
     let limits = MuxLimits {
         max_accept_backlog: 4,
+        max_streams: 16,
         ..MuxLimits::default()
     };
     let (mut c, now) = core_with(cfg, limits);
-    let frames: Vec<_> = (0..36).map(|i| syn(2 * i + 1, b"")).collect();
-    feed(&mut c, now, &frames).unwrap();
-    assert_eq!((c.pending_accepts(), c.pending_control()), (4, 32));
-    let r = feed(&mut c, now, &[syn(101, b"")]);
+    // 5,000 SYNs: 4 fit the accept backlog, every other one is refused with
+    // RST, 32 at a time while the remote reads.
+    let frames: Vec<_> = (0..5000).map(|i| syn(2 * i + 1, b"")).collect();
+    let out = feed_answering(&mut c, now, wire(&frames));
+    let rsts: Vec<u32> = out
+        .iter()
+        .filter(|(h, _)| h.flags == Flags::RST)
+        .map(|(h, _)| h.stream_id)
+        .collect();
+    assert_eq!(rsts, (4..5000).map(|i| 2 * i + 1).collect::<Vec<_>>());
+    assert_eq!(c.pending_accepts(), 4);
+    assert!(c.error().is_none());
+}
+
+#[test]
+fn a_peer_that_floods_and_never_reads_is_closed_after_the_stall_timeout() {
+    let cfg = Config {
+        max_pending_control: 64,
+        ..Config::default()
+    };
+    let stall = cfg.control_stall_timeout;
+    let (mut c, now) = core_with(cfg, MuxLimits::default());
+    let pings: Vec<_> = (0..1000).map(|i| (Header::ping(i), &[][..])).collect();
+    let mut buf = wire(&pings);
+    c.handle_input(now, &mut buf).unwrap();
+    // Memory stays bounded: 64 answers owed, the rest left unread.
+    assert_eq!(c.pending_control(), 64);
+    assert_eq!(buf.len(), (1000 - 64) * HEADER_LEN);
+    assert_eq!(c.poll_timeout(), Some(now + stall));
+    // Feeding again while blocked consumes nothing.
+    c.handle_input(now + Duration::from_secs(1), &mut buf)
+        .unwrap();
+    assert_eq!(buf.len(), (1000 - 64) * HEADER_LEN);
+    c.handle_timeout(now + stall - Duration::from_millis(1));
+    assert!(c.error().is_none());
+    c.handle_timeout(now + stall);
+    let e = c.error().cloned().expect("failed");
     assert_eq!(
-        assert_failed(&mut c, now, r, Blame::PeerMisbehaved),
-        ConnError::ControlQueueFull(32)
+        e,
+        ConnError::RemoteNotReading {
+            pending: 64,
+            stalled: stall
+        }
     );
+    assert_eq!(e.blame(), Blame::PeerMisbehaved);
+    assert!(e.to_string().contains("remote read nothing for 10s"), "{e}");
+    assert!(drain_events(&mut c).contains(&Event::Closed));
+    assert!(!c.input_blocked(), "a failed core blocks nothing");
+}
+
+#[test]
+fn a_peer_that_reads_slowly_is_not_closed() {
+    let cfg = Config {
+        max_pending_control: 16,
+        // Our RTT probe stays unanswered here; only the stall clock counts.
+        ping_timeout: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let stall = cfg.control_stall_timeout;
+    let (mut c, mut now) = core_with(cfg, MuxLimits::default());
+    let pings: Vec<_> = (0..200).map(|i| (Header::ping(i), &[][..])).collect();
+    let mut buf = wire(&pings);
+    // The remote reads a few answers every 9 s: progress restarts the clock.
+    let mut answered = 0;
+    while !buf.is_empty() {
+        c.handle_input(now, &mut buf).unwrap();
+        now += stall - Duration::from_secs(1);
+        c.handle_timeout(now);
+        assert_eq!(c.error(), None);
+        let mut out = BytesMut::new();
+        c.poll_transmit(now, &mut out, 4 * HEADER_LEN);
+        answered += parse(&out).len();
+    }
+    c.handle_input(now, &mut buf).unwrap();
+    answered += drain_output(&mut c, now).len();
+    assert_eq!(answered, 200);
 }
 
 #[test]

@@ -21,7 +21,7 @@ fn no_tuning() -> Config {
 
 #[test]
 fn open_accept_write_read_fin_both_ways() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     assert_eq!(s.get() % 2, 1, "the initiator opens odd ids");
     p.a.write(s, b"hello").unwrap();
@@ -68,7 +68,7 @@ fn open_accept_write_read_fin_both_ways() {
 
 #[test]
 fn sender_stops_exactly_at_window_and_resumes_after_reads() {
-    let mut p = Pair::new(no_tuning(), MuxLimits::default());
+    let mut p = new_pair(no_tuning(), MuxLimits::default());
     let s = p.a.open().unwrap();
     let data = pattern(1, 1 << 20);
     let mut sent = 0;
@@ -116,7 +116,7 @@ fn sender_stops_exactly_at_window_and_resumes_after_reads() {
 
 #[test]
 fn slow_reader_never_buffers_beyond_the_window() {
-    let mut p = Pair::new(
+    let mut p = new_pair(
         Config {
             max_stream_send_buffer: 1 << 20,
             ..Config::default()
@@ -166,7 +166,7 @@ fn auto_tuning_grows_under_a_fast_reader_and_stops_at_max() {
         max_stream_send_buffer: 4 << 20,
         ..Config::default()
     };
-    let mut p = Pair::new(cfg, MuxLimits::default());
+    let mut p = new_pair(cfg, MuxLimits::default());
     p.latency = Duration::from_millis(10);
     p.drive(); // RTT probe
     assert_eq!(p.a.rtt(), Some(Duration::from_millis(20)));
@@ -218,7 +218,7 @@ fn window_after_reading_every(period: Duration) -> u32 {
         max_stream_send_buffer: 4 << 20,
         ..Config::default()
     };
-    let mut p = Pair::new(cfg, MuxLimits::default());
+    let mut p = new_pair(cfg, MuxLimits::default());
     p.latency = Duration::from_millis(10);
     p.drive(); // RTT probe
     assert_eq!(p.b.rtt(), Some(Duration::from_millis(20)));
@@ -267,7 +267,7 @@ fn auto_tuning_respects_the_connection_cap() {
         max_stream_send_buffer: 4 << 20,
         ..Config::default()
     };
-    let mut p = Pair::new(cfg, MuxLimits::default());
+    let mut p = new_pair(cfg, MuxLimits::default());
     p.latency = Duration::from_millis(10);
     p.drive();
     let s1 = p.a.open().unwrap();
@@ -306,7 +306,7 @@ fn auto_tuning_respects_the_connection_cap() {
 
 #[test]
 fn resets_both_ways() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s1 = p.a.open().unwrap();
     let s2 = p.a.open().unwrap();
     p.a.write(s1, b"one").unwrap();
@@ -355,7 +355,7 @@ fn resets_both_ways() {
 
 #[test]
 fn detach_after_finish_still_delivers_everything() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     let data = pattern(5, 200_000);
     assert_eq!(p.a.write(s, &data).unwrap(), data.len());
@@ -389,7 +389,7 @@ fn detach_after_finish_still_delivers_everything() {
 
 #[test]
 fn go_away_stops_new_streams_and_lets_existing_ones_finish() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     p.a.write(s, b"before").unwrap();
     p.drive();
@@ -415,7 +415,7 @@ fn go_away_stops_new_streams_and_lets_existing_ones_finish() {
 
 #[test]
 fn polite_close_flushes_queued_data_then_closes() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     p.a.write(s, &pattern(7, 100_000)).unwrap();
     p.a.finish(s).unwrap();
@@ -438,7 +438,7 @@ fn a_thousand_concurrent_streams_and_every_counter_back_to_zero() {
         max_ack_backlog: 1000,
         ..MuxLimits::default()
     };
-    let mut p = Pair::new(Config::default(), limits);
+    let mut p = new_pair(Config::default(), limits);
     let ids: Vec<StreamId> = (0..1000).map(|_| p.a.open().unwrap()).collect();
     for (i, &id) in ids.iter().enumerate() {
         assert_eq!(
@@ -488,7 +488,7 @@ fn a_thousand_concurrent_streams_and_every_counter_back_to_zero() {
 
 #[test]
 fn round_robin_keeps_a_bulk_stream_from_starving_others() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     p.drive();
     let bulk = p.a.open().unwrap();
     let small = p.a.open().unwrap();
@@ -523,7 +523,7 @@ fn round_robin_keeps_a_bulk_stream_from_starving_others() {
 
 #[test]
 fn keepalive_measures_rtt_and_repeats() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     p.latency = Duration::from_millis(25);
     p.drive();
     assert_eq!(p.a.rtt(), Some(Duration::from_millis(50)));
@@ -547,7 +547,7 @@ fn keepalive_measures_rtt_and_repeats() {
 
 #[test]
 fn unanswered_ping_times_out() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let now = p.now;
     // a's output is lost: its RTT probe is never answered.
     let out = drain_output(&mut p.a, now);
@@ -577,7 +577,7 @@ fn ack_backlog_blocks_opens_until_acks_arrive() {
         max_ack_backlog: 3,
         ..MuxLimits::default()
     };
-    let mut p = Pair::new(Config::default(), limits);
+    let mut p = new_pair(Config::default(), limits);
     let ids: Vec<_> = (0..3).map(|_| p.a.open().unwrap()).collect();
     assert!(matches!(
         p.a.open(),
@@ -606,7 +606,7 @@ fn stream_cap_applies_to_local_opens() {
         max_streams: 2,
         ..MuxLimits::default()
     };
-    let mut p = Pair::new(Config::default(), limits);
+    let mut p = new_pair(Config::default(), limits);
     let s = p.a.open().unwrap();
     p.a.open().unwrap();
     assert!(matches!(
@@ -620,7 +620,7 @@ fn stream_cap_applies_to_local_opens() {
 
 #[test]
 fn dropping_a_fully_read_stream_finishes_it_instead_of_resetting() {
-    let mut p = Pair::default_pair();
+    let mut p = default_pair();
     let s = p.a.open().unwrap();
     p.a.write(s, b"request").unwrap();
     p.a.finish(s).unwrap();
