@@ -17,9 +17,6 @@
 //! close with unread data). Dropping the [`Connection`] closes the
 //! connection politely.
 
-use std::time::Instant;
-
-use bytes::BytesMut;
 use plexus_core::{BoxIo, Io, MuxError, MuxLimits, MuxStats, MuxedConn, MuxerUpgrade, Role};
 use plexus_mux::{DriverConfig, MuxCore, MuxEvent, StreamErrorKind};
 
@@ -100,28 +97,10 @@ impl MuxCore for Core {
     type StreamError = StreamError;
     type InputError = ConnError;
 
-    fn handle_input(&mut self, now: Instant, src: &mut BytesMut) -> Result<(), ConnError> {
-        Core::handle_input(self, now, src)
-    }
-
-    fn handle_transport_closed(&mut self, error: Option<std::io::Error>) {
-        Core::handle_transport_closed(self, error);
-    }
+    plexus_mux::forward_to_inherent!();
 
     fn input_blocked(&self) -> bool {
         Core::is_read_blocked(self)
-    }
-
-    fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut, budget: usize) -> bool {
-        Core::poll_transmit(self, now, dst, budget)
-    }
-
-    fn wants_transmit(&self) -> bool {
-        Core::wants_transmit(self)
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        Core::poll_event(self)
     }
 
     fn classify(event: &Event) -> MuxEvent<StreamId> {
@@ -134,60 +113,12 @@ impl MuxCore for Core {
         }
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        Core::poll_timeout(self)
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        Core::handle_timeout(self, now);
-    }
-
     fn open(&mut self) -> Result<Option<StreamId>, MuxError> {
         Core::open(self).map(Some)
     }
 
-    fn accept(&mut self) -> Option<StreamId> {
-        Core::accept(self)
-    }
-
-    fn accept_error(&self) -> Option<MuxError> {
-        Core::accept_error(self)
-    }
-
-    fn read(&mut self, id: StreamId, buf: &mut [u8]) -> Result<usize, StreamError> {
-        Core::read(self, id, buf)
-    }
-
-    fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, StreamError> {
-        Core::write(self, id, data)
-    }
-
-    fn finish(&mut self, id: StreamId) -> Result<(), StreamError> {
-        Core::finish(self, id)
-    }
-
     fn reset(&mut self, id: StreamId) {
         let _ = Core::reset(self, id);
-    }
-
-    fn detach(&mut self, id: StreamId) {
-        Core::detach(self, id);
-    }
-
-    fn close(&mut self) {
-        Core::close(self);
-    }
-
-    fn is_closed(&self) -> bool {
-        Core::is_closed(self)
-    }
-
-    fn is_closing(&self) -> bool {
-        Core::is_closing(self)
-    }
-
-    fn check_invariants(&self) {
-        Core::check_invariants(self);
     }
 
     fn stats(&self) -> MuxStats {

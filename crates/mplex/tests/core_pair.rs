@@ -692,3 +692,9 @@ fn a_reader_that_never_reads_is_reset_exactly_at_the_deadline_and_others_carry_o
     p.drive();
     assert_idle(&p);
 }
+
+#[test]
+fn the_shared_driver_glue_reaches_every_core_method() {
+    let p = default_pair();
+    plexus_testkit::pair::exercise_every_method(p.a, p.b);
+}

@@ -22,6 +22,10 @@
 //!    blocked;
 //! 4. arms one timer for `poll_timeout`.
 //!
+//! Once the core rejects input (the connection failed), the driver reads no
+//! more: the read buffer is dropped and the connection closes on the core's
+//! schedule (its go-away flushed, or its close deadline).
+//!
 //! Both buffers are allocated on use and released when idle: the write
 //! buffer is reserved when the core has output and dropped after a flush;
 //! the read buffer is dropped when a read finds nothing and it holds no
@@ -160,15 +164,21 @@ impl<C: MuxCore> Shared<C> {
         }
     }
 
-    /// Feed the bytes left in `read_buf` to the core again.
-    fn feed(&mut self, now: Instant, read_buf: &mut BytesMut, out: &mut Vec<Waker>) {
-        // A failure is recorded in the core (and surfaces as a Closed
-        // event); nothing else to do here.
-        if let Err(e) = self.core.handle_input(now, read_buf) {
-            tracing::debug!(error = %e, "muxer input rejected");
-        }
+    /// Feed `read_buf` to the core. Returns false if the core rejected the
+    /// input: the connection failed (the core records why and emits a Closed
+    /// event), so nothing more is read and what is buffered is dropped.
+    fn feed(&mut self, now: Instant, read_buf: &mut BytesMut, out: &mut Vec<Waker>) -> bool {
+        let ok = match self.core.handle_input(now, read_buf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "muxer input rejected");
+                *read_buf = BytesMut::new();
+                false
+            }
+        };
         self.read_paused = self.core.input_blocked();
         self.drain_events(out);
+        ok
     }
 }
 
@@ -343,11 +353,11 @@ impl<C: MuxCore, T: Io> Driver<C, T> {
         let sh = &mut *g;
         if sh.read_paused && !sh.core.input_blocked() {
             // Resume: the bytes left in the read buffer first.
-            sh.feed(now, &mut self.read_buf, &mut self.wake_buf);
+            self.read_done = !sh.feed(now, &mut self.read_buf, &mut self.wake_buf);
             progress = true;
         }
         sh.read_paused = sh.core.input_blocked();
-        let paused = sh.read_paused;
+        let paused = sh.read_paused || self.read_done;
         drop(g);
         self.wake();
         if paused {
@@ -362,7 +372,11 @@ impl<C: MuxCore, T: Io> Driver<C, T> {
                 progress = true;
             }
             Poll::Ready(Ok(_)) => {
-                lock(&self.shared).feed(now, &mut self.read_buf, &mut self.wake_buf);
+                // A rejected input ends reading: a failed connection spends
+                // no more memory or CPU on what the remote sends; it closes
+                // on the core's own deadline.
+                self.read_done =
+                    !lock(&self.shared).feed(now, &mut self.read_buf, &mut self.wake_buf);
                 progress = true;
             }
             Poll::Ready(Err(e)) => {

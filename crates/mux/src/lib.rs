@@ -128,6 +128,96 @@ pub trait MuxCore: Send + 'static {
     fn check_invariants(&self) {}
 }
 
+/// Inside `impl MuxCore for Core { … }`: the methods whose core has an
+/// inherent method of the same name and signature, forwarded to it (inherent
+/// methods take precedence in `Self::name` paths). The caller writes the
+/// associated types and the rest (`classify`, `open`, `reset`, `stats`,
+/// `input_blocked`, and any defaults it overrides).
+///
+/// A core that lacks one of the inherent methods would make the forwarder
+/// call itself; `plexus_testkit::pair::exercise_every_method` calls each
+/// once, so a muxer's tests catch that as a stack overflow.
+#[macro_export]
+macro_rules! forward_to_inherent {
+    () => {
+        fn handle_input(
+            &mut self,
+            now: ::std::time::Instant,
+            src: &mut $crate::__private::BytesMut,
+        ) -> ::std::result::Result<(), Self::InputError> {
+            Self::handle_input(self, now, src)
+        }
+        fn handle_transport_closed(&mut self, error: ::std::option::Option<::std::io::Error>) {
+            Self::handle_transport_closed(self, error)
+        }
+        fn poll_transmit(
+            &mut self,
+            now: ::std::time::Instant,
+            dst: &mut $crate::__private::BytesMut,
+            budget: usize,
+        ) -> bool {
+            Self::poll_transmit(self, now, dst, budget)
+        }
+        fn wants_transmit(&self) -> bool {
+            Self::wants_transmit(self)
+        }
+        fn poll_event(&mut self) -> ::std::option::Option<Self::Event> {
+            Self::poll_event(self)
+        }
+        fn poll_timeout(&self) -> ::std::option::Option<::std::time::Instant> {
+            Self::poll_timeout(self)
+        }
+        fn handle_timeout(&mut self, now: ::std::time::Instant) {
+            Self::handle_timeout(self, now)
+        }
+        fn accept(&mut self) -> ::std::option::Option<Self::StreamId> {
+            Self::accept(self)
+        }
+        fn accept_error(&self) -> ::std::option::Option<$crate::__private::MuxError> {
+            Self::accept_error(self)
+        }
+        fn read(
+            &mut self,
+            id: Self::StreamId,
+            buf: &mut [u8],
+        ) -> ::std::result::Result<usize, Self::StreamError> {
+            Self::read(self, id, buf)
+        }
+        fn write(
+            &mut self,
+            id: Self::StreamId,
+            data: &[u8],
+        ) -> ::std::result::Result<usize, Self::StreamError> {
+            Self::write(self, id, data)
+        }
+        fn finish(&mut self, id: Self::StreamId) -> ::std::result::Result<(), Self::StreamError> {
+            Self::finish(self, id)
+        }
+        fn detach(&mut self, id: Self::StreamId) {
+            Self::detach(self, id)
+        }
+        fn close(&mut self) {
+            Self::close(self)
+        }
+        fn is_closed(&self) -> bool {
+            Self::is_closed(self)
+        }
+        fn is_closing(&self) -> bool {
+            Self::is_closing(self)
+        }
+        fn check_invariants(&self) {
+            Self::check_invariants(self)
+        }
+    };
+}
+
+/// Re-exports for [`forward_to_inherent!`]; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes::BytesMut;
+    pub use plexus_core::MuxError;
+}
+
 /// The driver's own settings, taken from a muxer's config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DriverConfig {

@@ -131,6 +131,7 @@ cases!(
     peer_vanishes_mid_stream,
     close_ends_accept,
     close_with_streams_open,
+    drop_after_shutdown_delivers,
 );
 
 /// One `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per
@@ -164,6 +165,7 @@ macro_rules! muxer_conformance_tests {
             peer_vanishes_mid_stream,
             close_ends_accept,
             close_with_streams_open,
+            drop_after_shutdown_delivers,
         );
     };
     (@cases ($factory:expr) $($case:ident),+ $(,)?) => {
@@ -573,6 +575,32 @@ pub async fn half_close_initiator(muxer: Arc<dyn MuxerUpgrade>) {
         );
         assert_bytes(&back, &resp, "initiator: response after own shutdown");
         drop((sa, sb));
+        finish(&*a, &*b).await;
+    })
+    .await;
+}
+
+/// The initiator writes 3 MiB, half-closes and drops its handle at once;
+/// every byte still reaches the responder, which reads to EOF and drops its
+/// handle too; then neither side tracks the stream any more.
+pub async fn drop_after_shutdown_delivers(muxer: Arc<dyn MuxerUpgrade>) {
+    case("drop_after_shutdown_delivers", async move {
+        let (a, b) = connected_pair(&*muxer);
+        let data = pattern(9, 3 << 20);
+        let mut sa = open(&*a, "initiator").await;
+        let writer = tokio::spawn({
+            let data = data.clone();
+            async move {
+                write_all(&mut sa, &data, "initiator").await;
+                shutdown(&mut sa, "initiator").await;
+                drop(sa);
+            }
+        });
+        let mut sb = accept(&*b, "responder").await;
+        let got = read_to_end(&mut sb, "responder").await;
+        join(writer).await;
+        assert_bytes(&got, &data, "responder: all sent before the drop");
+        drop(sb);
         finish(&*a, &*b).await;
     })
     .await;

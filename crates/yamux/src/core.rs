@@ -728,14 +728,11 @@ impl Core {
         self.touch(now);
         let start = dst.len();
         let mut left = budget;
-        if let Some(code) = self.go_away_out {
-            if left < HEADER_LEN {
-                return false;
-            }
-            Header::go_away(code).encode_into(dst);
-            left -= HEADER_LEN;
-            self.go_away_out = None;
-            self.go_away_sent = true;
+        // On a polite close the go-away goes last, after every stream's data
+        // and FIN: js-libp2p resets all streams when it reads a go-away.
+        let polite = matches!(self.state, State::Closing { graceful: true, .. });
+        if !(polite && !self.send_queue.is_empty()) && !self.send_go_away(dst, &mut left) {
+            return false;
         }
         if self.error.is_some() {
             // After a failure only the go-away goes out.
@@ -840,12 +837,31 @@ impl Core {
                 self.maybe_remove(id);
             }
         }
+        if polite && self.send_queue.is_empty() {
+            self.send_go_away(dst, &mut left);
+        }
         if let State::Closing { graceful: true, .. } = self.state
             && !self.wants_transmit()
         {
             self.set_closed();
         }
         dst.len() > start
+    }
+
+    /// Put the queued go-away (if any) into `dst` if it fits; false if it
+    /// did not fit.
+    fn send_go_away(&mut self, dst: &mut BytesMut, left: &mut usize) -> bool {
+        let Some(code) = self.go_away_out else {
+            return true;
+        };
+        if *left < HEADER_LEN {
+            return false;
+        }
+        Header::go_away(code).encode_into(dst);
+        *left -= HEADER_LEN;
+        self.go_away_out = None;
+        self.go_away_sent = true;
+        true
     }
 
     /// Whether [`Core::poll_transmit`] has something to send.
@@ -1269,7 +1285,8 @@ impl Core {
         self.go_away_out = Some(code);
     }
 
-    /// Close politely: GoAway(normal), then queued stream data, then the
+    /// Close politely: queued stream data and FINs, then GoAway(normal)
+    /// (last, as js-libp2p resets every stream when it reads one), then the
     /// connection is closed (within [`Config::close_timeout`]). Writes fail
     /// from now on.
     pub fn close(&mut self) {

@@ -648,3 +648,9 @@ fn dropping_a_fully_read_stream_finishes_it_instead_of_resetting() {
     p.drive();
     assert!(p.take_a_events().contains(&Event::Reset(s)));
 }
+
+#[test]
+fn the_shared_driver_glue_reaches_every_core_method() {
+    let p = default_pair();
+    plexus_testkit::pair::exercise_every_method(p.a, p.b);
+}
