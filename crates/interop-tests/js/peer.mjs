@@ -1,0 +1,272 @@
+// A js-libp2p peer for plexus's interop tests (crates/interop-tests/tests/js_libp2p.rs).
+//
+//   node peer.mjs <2|3> <yamux|mplex> listen [--remote <peer id>] [--size <bytes>]
+//   node peer.mjs <2|3> <yamux|mplex> dial <multiaddr/p2p/id> [--size <bytes>]
+//
+// Runs js-libp2p 2.x or 3.x (npm aliases in package.json) over TCP + Noise with
+// exactly one muxer, and a key libp2p generates (Ed25519). Once connected to the
+// remote peer (dialed, or the first to connect when listening) it pings it,
+// identifies it, and runs the test protocol on two streams: one it opens (sends
+// pattern 1, half-closes, reads pattern 2 to EOF) and one the remote opens (reads
+// pattern 3 to EOF, sends pattern 4, closes). Received bytes are checked byte for
+// byte as they arrive.
+//
+// stdout carries one line per event: the event name, then tab-separated
+// key=value fields (lists joined with ","; tabs and newlines in values become
+// spaces), so the Rust side needs no JSON parser:
+//   started peer agent_version | listening addr | connected peer addr |
+//   ping rtt_ms | identify peer agent_version protocol_version protocols
+//   listen_addrs observed_addr public_key peer_store_agent_version
+//   peer_store_protocols | stream role sent received | done | error where message
+// After "done" the peer stays up (so the remote can ping and identify it) until
+// stdin closes, then it stops and exits 0. Any failure prints "error" and exits 1.
+//
+// mplex: @libp2p/mplex 12.x works with libp2p 3.x (peer @libp2p/interface ^3), so
+// mplex is tested with both majors; upstream marks it deprecated (no flow control).
+
+export const PROTOCOL = '/plexus-interop/1.0.0'
+
+// Node 20 lacks Promise.withResolvers (Node >= 22), which both majors'
+// dependencies call (it-queue, @libp2p/utils 7, yamux 8, ping 3). It is the only
+// newer built-in they use; provide it before loading them (imports are dynamic).
+if (typeof Promise.withResolvers !== 'function') {
+  Promise.withResolvers = function withResolvers () {
+    let resolve, reject
+    const promise = new this((res, rej) => { resolve = res; reject = rej })
+    return { promise, resolve, reject }
+  }
+}
+
+function out (event, fields = {}) {
+  const clean = (v) => String(v).replace(/[\t\r\n]+/g, ' ')
+  const parts = [event]
+  for (const [k, v] of Object.entries(fields)) {
+    parts.push(`${k}=${clean(Array.isArray(v) ? v.join(',') : (v ?? ''))}`)
+  }
+  process.stdout.write(parts.join('\t') + '\n')
+}
+
+function fail (where, err) {
+  out('error', { where, message: String(err?.stack ?? err) })
+  process.exit(1)
+}
+
+// The pattern shared with js_libp2p.rs: xorshift32 from (seed * 0x9E3779B9) | 1,
+// each step giving 4 bytes little-endian.
+export function pattern (seed, len) {
+  const buf = new Uint8Array(len + 3)
+  let x = (Math.imul(seed, 0x9E3779B9) | 1) >>> 0
+  for (let i = 0; i < len; i += 4) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    buf[i] = x & 0xff
+    buf[i + 1] = (x >>> 8) & 0xff
+    buf[i + 2] = (x >>> 16) & 0xff
+    buf[i + 3] = x >>> 24
+  }
+  return buf.subarray(0, len)
+}
+
+// Checks bytes as they arrive against the expected pattern.
+class Checker {
+  constructor (what, seed, len) {
+    this.what = what
+    this.want = pattern(seed, len)
+    this.got = 0
+  }
+
+  add (chunk) {
+    // chunk: Uint8Array or Uint8ArrayList (iterable over its Uint8Arrays)
+    const parts = chunk instanceof Uint8Array ? [chunk] : chunk
+    for (const part of parts) {
+      if (this.got + part.length > this.want.length) {
+        throw new Error(`${this.what}: more than ${this.want.length} bytes`)
+      }
+      for (let i = 0; i < part.length; i++) {
+        if (part[i] !== this.want[this.got + i]) {
+          throw new Error(`${this.what}: wrong byte at offset ${this.got + i}`)
+        }
+      }
+      this.got += part.length
+    }
+  }
+
+  finish () {
+    if (this.got !== this.want.length) {
+      throw new Error(`${this.what}: EOF after ${this.got} of ${this.want.length} bytes`)
+    }
+    return this.got
+  }
+}
+
+const CHUNK = 64 * 1024
+
+// The stream API differs between the majors: 2.x streams are it-stream-types
+// duplexes (sink/source, the sink half-closes when its source ends); 3.x streams
+// are message streams (send/onDrain/close, async-iterable for reading).
+const api = {
+  2: {
+    async send (stream, data) {
+      await stream.sink((function * () {
+        for (let i = 0; i < data.length; i += CHUNK) yield data.subarray(i, i + CHUNK)
+      })())
+    },
+    async read (stream, checker) {
+      for await (const chunk of stream.source) checker.add(chunk)
+      return checker.finish()
+    },
+    handle (node, protocol, fn) {
+      return node.handle(protocol, ({ stream, connection }) => fn(stream, connection))
+    }
+  },
+  3: {
+    async send (stream, data) {
+      for (let i = 0; i < data.length; i += CHUNK) {
+        if (!stream.send(data.subarray(i, i + CHUNK))) await stream.onDrain()
+      }
+      await stream.close()
+    },
+    async read (stream, checker) {
+      for await (const chunk of stream) checker.add(chunk)
+      return checker.finish()
+    },
+    handle (node, protocol, fn) {
+      return node.handle(protocol, (stream, connection) => fn(stream, connection))
+    }
+  }
+}
+
+async function load (version, muxer) {
+  const v = `v${version}`
+  const { createLibp2p } = await import(`libp2p-${v}`)
+  const { tcp } = await import(`tcp-${v}`)
+  const { noise } = await import(`noise-${v}`)
+  const { identify } = await import(`identify-${v}`)
+  const { ping } = await import(`ping-${v}`)
+  const mux = muxer === 'yamux'
+    ? (await import(`yamux-${v}`)).yamux()
+    : (await import(`mplex-${v}`)).mplex()
+  const { multiaddr } = await import(`multiaddr-${v}`)
+  return { createLibp2p, tcp, noise, identify, ping, mux, multiaddr }
+}
+
+function parseArgs (argv) {
+  const [version, muxer, mode, ...rest] = argv
+  const usage = 'usage: peer.mjs <2|3> <yamux|mplex> listen|dial <multiaddr> [--remote <peer id>] [--size <bytes>]'
+  if (!['2', '3'].includes(version) || !['yamux', 'mplex'].includes(muxer) || !['listen', 'dial'].includes(mode)) {
+    throw new Error(usage)
+  }
+  const args = { version: Number(version), muxer, mode, size: 16 * 1024 * 1024, remote: undefined, target: undefined }
+  if (mode === 'dial') {
+    args.target = rest.shift()
+    if (args.target == null) throw new Error(usage)
+  }
+  while (rest.length > 0) {
+    const flag = rest.shift()
+    const value = rest.shift()
+    if (value == null) throw new Error(usage)
+    if (flag === '--size') args.size = Number(value)
+    else if (flag === '--remote') args.remote = value
+    else throw new Error(usage)
+  }
+  return args
+}
+
+async function main () {
+  let args
+  try {
+    args = parseArgs(process.argv.slice(2))
+  } catch (err) {
+    process.stderr.write(`${err.message}\n`)
+    process.exit(2)
+  }
+  const { version, muxer, mode, size } = args
+  const lib = await load(version, muxer)
+  const v = api[version]
+
+  const node = await lib.createLibp2p({
+    addresses: { listen: mode === 'listen' ? ['/ip4/127.0.0.1/tcp/0'] : [] },
+    transports: [lib.tcp()],
+    connectionEncrypters: [lib.noise()],
+    streamMuxers: [lib.mux],
+    services: { identify: lib.identify(), ping: lib.ping() }
+  })
+
+  // The remote opens a stream to us: read pattern 3 to EOF, send pattern 4, close.
+  let acceptedResolve
+  const accepted = new Promise((resolve) => { acceptedResolve = resolve })
+  await v.handle(node, PROTOCOL, async (stream) => {
+    try {
+      const received = await v.read(stream, new Checker('js acceptor', 3, size))
+      await v.send(stream, pattern(4, size))
+      acceptedResolve({ role: 'acceptor', sent: size, received })
+    } catch (err) {
+      fail('js acceptor', err)
+    }
+  })
+
+  await node.start()
+  out('started', { peer: node.peerId.toString(), agent_version: node.services.identify?.host?.agentVersion ?? null })
+
+  let connection
+  if (mode === 'listen') {
+    const connected = new Promise((resolve) => {
+      node.addEventListener('connection:open', (evt) => resolve(evt.detail), { once: true })
+    })
+    out('listening', { addr: `${node.getMultiaddrs()[0].toString()}` })
+    connection = await connected
+    if (args.remote != null && connection.remotePeer.toString() !== args.remote) {
+      throw new Error(`connected to ${connection.remotePeer} instead of ${args.remote}`)
+    }
+  } else {
+    connection = await node.dial(lib.multiaddr(args.target))
+  }
+  const remote = connection.remotePeer
+  out('connected', { peer: remote.toString(), addr: connection.remoteAddr.toString() })
+
+  const rtt = await node.services.ping.ping(remote).catch((err) => fail('ping', err))
+  out('ping', { rtt_ms: rtt })
+
+  const info = await node.services.identify.identify(connection).catch((err) => fail('identify', err))
+  // The Rust side checks every field; here only what must hold for the rest.
+  if (!info.peerId.equals(remote) || !(info.agentVersion ?? '').startsWith('plexus/') || !info.protocols.includes(PROTOCOL)) {
+    fail('identify', `unexpected identify from ${remote}: agent ${info.agentVersion}, protocols ${info.protocols}`)
+  }
+  const stored = await node.peerStore.get(remote)
+  const storedAgent = stored.metadata.get('AgentVersion')
+  out('identify', {
+    peer: info.peerId.toString(),
+    agent_version: info.agentVersion ?? null,
+    protocol_version: info.protocolVersion ?? null,
+    protocols: info.protocols,
+    listen_addrs: info.listenAddrs.map((a) => a.toString()),
+    observed_addr: info.observedAddr?.toString() ?? null,
+    public_key: info.publicKey != null ? 'yes' : 'no',
+    peer_store_agent_version: storedAgent == null ? null : new TextDecoder().decode(storedAgent),
+    peer_store_protocols: stored.protocols
+  })
+
+  // We open a stream: send pattern 1, half-close, read pattern 2 to EOF. The
+  // reader is attached before sending so nothing arrives without a consumer.
+  const opened = (async () => {
+    const stream = await connection.newStream(PROTOCOL)
+    const reading = v.read(stream, new Checker('js opener', 2, size))
+    await v.send(stream, pattern(1, size))
+    const received = await reading
+    return { role: 'opener', sent: size, received }
+  })()
+  out('stream', await opened.catch((err) => fail('js opener', err)))
+  out('stream', await accepted)
+  out('done')
+
+  // Stay up for the remote's own checks until stdin closes.
+  process.stdin.resume()
+  await new Promise((resolve) => process.stdin.on('end', resolve).on('close', resolve))
+  await node.stop()
+  process.exit(0)
+}
+
+process.on('unhandledRejection', (err) => fail('unhandled rejection', err))
+main().catch((err) => fail('main', err))
