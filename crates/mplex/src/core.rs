@@ -205,8 +205,11 @@ impl Stream {
 struct Partial {
     id: StreamId,
     remaining: u32,
-    /// Not stream data we keep (a stream name, an ignored or refused stream):
-    /// drop the bytes.
+    /// Not stream data we keep (a stream name, an ignored or refused stream,
+    /// or a stream that stopped taking data while this body was arriving:
+    /// removed, detached or reset): drop the bytes. Set by
+    /// `Core::discard_partial` whenever a stream stops taking data, so a
+    /// kept body always belongs to a tracked stream that takes it.
     discard: bool,
 }
 
@@ -370,6 +373,8 @@ impl Core {
     }
 
     fn deliver(&mut self, id: StreamId, bytes: &[u8]) {
+        // A kept body's stream is tracked and takes data (`discard_partial`);
+        // the checks below are a second line of defence.
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
@@ -381,6 +386,16 @@ impl Core {
         if s.app == App::Held && !s.ev_readable {
             s.ev_readable = true;
             self.events.push_back(Event::Readable(id));
+        }
+    }
+
+    /// `id` takes no more data (it is being removed, detached or reset): the
+    /// rest of a body arriving for it is dropped, not delivered.
+    fn discard_partial(&mut self, id: StreamId) {
+        if let Some(p) = &mut self.partial
+            && p.id == id
+        {
+            p.discard = true;
         }
     }
 
@@ -961,6 +976,7 @@ impl Core {
     /// Mark `id` reset. Only a local reset drops what was received; otherwise
     /// it stays readable before the error.
     fn mark_reset(&mut self, id: StreamId, reason: ResetReason) {
+        self.discard_partial(id);
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
@@ -1011,6 +1027,7 @@ impl Core {
             s.app = App::Detached;
             self.buffered -= s.recv_buf.len();
             s.recv_buf = BytesMut::new();
+            self.discard_partial(id);
             self.maybe_remove(id);
             return;
         }
@@ -1168,6 +1185,10 @@ impl Core {
             if !p.discard {
                 let s = self.streams.get(&p.id);
                 assert!(s.is_some(), "partial for an untracked stream kept");
+                assert!(
+                    s.is_some_and(|s| s.reset.is_none() && s.app != App::Detached),
+                    "partial kept for a stream that takes no data"
+                );
             }
         }
         assert!(self.streams.len() <= self.limits.max_streams, "stream cap");
@@ -1216,6 +1237,7 @@ impl Core {
     }
 
     fn remove(&mut self, id: StreamId) {
+        self.discard_partial(id);
         if let Some(s) = self.streams.remove(&id) {
             self.buffered -= s.recv_buf.len();
         }

@@ -617,6 +617,74 @@ fn frames_for_closed_streams_are_ignored() {
     assert_eq!(c.buffered_bytes(), 0);
 }
 
+/// The application lets go of a stream while a data frame for it is half in:
+/// the rest of that body is dropped as it streams in (never kept as data of a
+/// stream that takes none, never counted), and the frames after it go where
+/// they belong. Found by the `mplex_frames` fuzz target (crash f1ad2d2c): a
+/// detach removed the stream but the body stayed marked as data to keep.
+#[test]
+fn letting_go_of_a_stream_mid_body_drops_the_rest_of_that_body() {
+    type LetGo = fn(&mut Core, StreamId);
+    let ways: [(&str, LetGo, Flag, Option<usize>); 3] = [
+        // Write side open, data unread: reset and forgotten at once.
+        ("detach", |c, s| c.detach(s), Flag::ResetReceiver, None),
+        // Write side finished: lingers (input discarded) until the remote closes.
+        (
+            "finish, detach",
+            |c, s| {
+                c.finish(s).unwrap();
+                c.detach(s);
+            },
+            Flag::CloseReceiver,
+            Some(0),
+        ),
+        // Kept until the application detaches; input discarded.
+        (
+            "reset",
+            |c, s| c.reset(s).unwrap(),
+            Flag::ResetReceiver,
+            Some(0),
+        ),
+    ];
+    for (how, let_go, answer, left) in ways {
+        let (mut c, now) = core();
+        feed(&mut c, now, &[open(0), open(1)]).unwrap();
+        let s0 = c.accept().unwrap();
+        let s1 = c.accept().unwrap();
+        // A 10-byte data frame on stream 1: its prefix and 4 bytes of body.
+        let mut src = BytesMut::new();
+        Header::new(1, Flag::MessageInitiator, 10).encode_into(&mut src);
+        src.extend_from_slice(b"0123");
+        c.handle_input(now, &mut src).unwrap();
+        assert!(src.is_empty());
+        assert_eq!(c.stream_buffered(s1), Some(4), "{how}");
+
+        let_go(&mut c, s1);
+        // What is kept is data of tracked streams that take it.
+        c.check_invariants();
+        assert_eq!(c.buffered_bytes(), 0, "{how}");
+        assert_eq!(c.stream_buffered(s1), left, "{how}");
+        let out = drain_output(&mut c, now);
+        let out: Vec<_> = out
+            .iter()
+            .map(|(h, b)| (h.stream_id, h.flag, b.len()))
+            .collect();
+        assert_eq!(out, [(1, answer, 0)], "{how}: one answer, nothing else");
+
+        // The other 6 bytes of that body, then data on stream 0.
+        let mut src = BytesMut::from(&b"456789"[..]);
+        src.extend_from_slice(&wire(&[data(0, b"next")]));
+        c.handle_input(now, &mut src).unwrap();
+        assert!(src.is_empty());
+        c.check_invariants();
+        assert_eq!(c.stream_buffered(s1), left, "{how}: the rest was dropped");
+        assert_eq!(c.buffered_bytes(), 4, "{how}: only the next frame is kept");
+        assert_eq!(read_all(&mut c, s0), b"next", "{how}");
+        assert!(drain_output(&mut c, now).is_empty(), "{how}");
+        assert!(c.error().is_none(), "{how}");
+    }
+}
+
 #[test]
 fn ignored_bodies_are_discarded_as_they_stream_in() {
     let (mut c, now) = core();
