@@ -12,8 +12,9 @@
 //! buffer caps, pending resets, rapid resets). After every step: the core's
 //! invariants hold (buffers within their caps, counters match, queues
 //! bounded), a connection error is sticky, typed and closes the core,
-//! complete prefixes are consumed unless input is read-blocked (then a
-//! deadline within `max_block` is pending), and `poll_transmit` respects its budget and
+//! complete prefixes are consumed unless input is blocked (read-blocked:
+//! a deadline within `max_block` is pending; paused on a full control
+//! queue: one within `control_stall_timeout`), and `poll_transmit` respects its budget and
 //! emits only whole, valid frames.
 
 use std::time::{Duration, Instant};
@@ -86,12 +87,26 @@ impl Harness {
                 let _ = e.blame();
             }
             // A prefix is decided within 9 + 10 bytes, unless input is
-            // blocked on a data frame that does not fit its stream yet (that
-            // frame and what follows stay in `src`).
+            // blocked on a data frame that does not fit its stream yet, or
+            // paused on a full control queue (what follows stays in `src`).
             (None, Ok(())) => assert!(
-                self.src.len() < 19 || self.core.is_read_blocked(),
-                "complete prefixes are consumed unless read-blocked"
+                self.src.len() < 19 || self.core.input_blocked(),
+                "complete prefixes are consumed unless input is blocked"
             ),
+        }
+        if self.core.input_blocked() && !self.core.is_read_blocked() {
+            assert!(
+                self.core.pending_control() >= self.core.config().max_pending_control,
+                "input pauses only on a full control queue"
+            );
+            let t = self
+                .core
+                .poll_timeout()
+                .expect("a paused core has a deadline");
+            assert!(
+                t <= self.now + self.core.config().control_stall_timeout,
+                "stall deadline within control_stall_timeout"
+            );
         }
         if self.core.is_read_blocked() {
             let t = self

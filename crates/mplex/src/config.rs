@@ -71,11 +71,15 @@ pub struct Config {
     /// to pace a writer whose task also reads).
     pub max_stream_send_buffer: usize,
     /// Most resets we owe the remote and have not yet sent (refused streams,
-    /// overflowing streams). A remote that keeps causing them while not
-    /// reading our output hits this bound and the connection fails
-    /// (`ConnError::ControlQueueFull`, peer misbehaved). Default 1024
-    /// (at most 12 KiB of frames).
+    /// overflowing streams). At this bound the core reads no further frame
+    /// until some went out (back-pressure: the driver stops reading the
+    /// socket), so a burst from a peer that reads is answered in full.
+    /// Default 1024 (at most 12 KiB of frames).
     pub max_pending_control: usize,
+    /// How long input may stay paused on a full control queue (the remote
+    /// reads none of what it made us owe) before the connection fails
+    /// (`ConnError::RemoteNotReading`, peer misbehaved). Default 10 s.
+    pub control_stall_timeout: Duration,
     /// After a local close, the longest time spent flushing queued stream
     /// data before the connection is dropped. Default 5 s.
     pub close_timeout: Duration,
@@ -97,6 +101,7 @@ impl Default for Config {
             max_buffer_per_connection: 16 * 1024 * 1024,
             max_stream_send_buffer: 256 * 1024,
             max_pending_control: 1024,
+            control_stall_timeout: Duration::from_secs(10),
             max_block: Duration::from_secs(5),
             close_timeout: Duration::from_secs(5),
             write_buffer_size: 256 * 1024,

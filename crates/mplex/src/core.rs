@@ -240,6 +240,9 @@ pub struct Core {
     rapid_resets: VecDeque<Instant>,
     buffered: usize,
     blocked: Option<Blocked>,
+    /// Since when the control queue has been full (input paused; see
+    /// [`Core::input_blocked`]).
+    control_blocked_since: Option<Instant>,
 }
 
 /// The stream `id` as the application holds it.
@@ -275,6 +278,7 @@ impl Core {
             rapid_resets: VecDeque::new(),
             buffered: 0,
             blocked: None,
+            control_blocked_since: None,
         }
     }
 
@@ -319,6 +323,14 @@ impl Core {
             return Ok(());
         }
         self.blocked = None;
+        let r = self.read_frames(now, src);
+        if r.is_ok() {
+            self.note_control_queue(now);
+        }
+        r
+    }
+
+    fn read_frames(&mut self, now: Instant, src: &mut BytesMut) -> Result<(), ConnError> {
         loop {
             if let Some(mut p) = self.partial {
                 if src.is_empty() {
@@ -333,6 +345,11 @@ impl Core {
                 p.remaining -= n as u32;
                 self.partial = (p.remaining > 0).then_some(p);
                 continue;
+            }
+            if self.control_full() {
+                // Back-pressure: read no more frames until what we owe went
+                // out (see `input_blocked`).
+                return Ok(());
             }
             let (h, used) = match Header::decode(src, self.cfg.max_frame_size) {
                 Ok(Some(x)) => x,
@@ -451,7 +468,6 @@ impl Core {
         self.skip_body(id, len);
         if let Some(reason) = self.refuse_inbound() {
             tracing::debug!(stream = %id, reason, "mplex refusing inbound stream");
-            self.check_control_room()?;
             self.rsts.push_back(id);
             return Ok(());
         }
@@ -479,7 +495,8 @@ impl Core {
             let reason = ResetReason::DataAfterClose;
             tracing::debug!(stream = %id, %reason, "mplex resetting stream");
             self.skip_body(id, len);
-            return self.reset_inner(id, reason, true).map(|()| true);
+            self.reset_inner(id, reason, true);
+            return Ok(true);
         }
         if let Some(reason) = self.overflow(id, n) {
             // Wait for the reader, unless it could never fit or waiting is
@@ -496,7 +513,8 @@ impl Core {
             }
             tracing::debug!(stream = %id, %reason, "mplex resetting stream");
             self.skip_body(id, len);
-            return self.reset_inner(id, reason, true).map(|()| true);
+            self.reset_inner(id, reason, true);
+            return Ok(true);
         }
         self.partial = Some(Partial {
             id,
@@ -646,6 +664,7 @@ impl Core {
             left -= n;
             self.rsts.pop_front();
         }
+        self.note_control_queue(now);
         let max_frame = self.cfg.max_send_frame as usize;
         let cap = self.cfg.max_stream_send_buffer;
         while let Some(&id) = self.send_queue.front() {
@@ -754,9 +773,10 @@ impl Core {
     }
 
     /// When [`Core::handle_timeout`] should next be called: the close
-    /// deadline while closing, and the read-block deadline (blocked since +
-    /// [`Config::max_block`]) while [`Core::is_read_blocked`]. mplex has no
-    /// keep-alive.
+    /// deadline while closing, the read-block deadline (blocked since +
+    /// [`Config::max_block`]) while [`Core::is_read_blocked`], and the stall
+    /// deadline (paused since + [`Config::control_stall_timeout`]) while the
+    /// control queue is full. mplex has no keep-alive.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let close = match self.state {
             State::Closing { deadline } => deadline,
@@ -765,10 +785,10 @@ impl Core {
         let block = self
             .read_blocked_on()
             .map(|(_, since)| since + self.cfg.max_block);
-        match (close, block) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let stall = self
+            .control_blocked_since
+            .map(|since| since + self.cfg.control_stall_timeout);
+        [close, block, stall].into_iter().flatten().min()
     }
 
     /// Process timers: the close deadline, and the read-block deadline (the
@@ -787,6 +807,15 @@ impl Core {
             self.set_closed();
             return;
         }
+        if let Some(since) = self.control_blocked_since
+            && now.saturating_duration_since(since) >= self.cfg.control_stall_timeout
+        {
+            self.fail(ConnError::RemoteNotReading {
+                pending: self.pending_control(),
+                stalled: self.cfg.control_stall_timeout,
+            });
+            return;
+        }
         if let Some((id, since)) = self.read_blocked_on()
             && now >= since + self.cfg.max_block
         {
@@ -794,9 +823,7 @@ impl Core {
             self.blocked = None;
             if let Some(reason) = self.overflow(id, len) {
                 tracing::debug!(stream = %id, %reason, "mplex reader too slow, resetting stream");
-                if let Err(e) = self.reset_inner(id, reason, true) {
-                    self.fail(e);
-                }
+                self.reset_inner(id, reason, true);
             }
         }
     }
@@ -931,31 +958,23 @@ impl Core {
     /// closed). Reads and writes then fail with `Reset(Local)`.
     pub fn reset(&mut self, id: StreamId) -> Result<(), StreamError> {
         held_stream(&mut self.streams, id)?;
-        if let Err(e) = self.reset_inner(id, ResetReason::Local, false) {
-            self.fail(e);
-        }
+        self.reset_inner(id, ResetReason::Local, false);
         Ok(())
     }
 
     /// Reset `id` from our side for `reason`, queueing a reset frame.
     /// `notify`: emit `Event::Reset` (the reset was caused by the remote).
-    fn reset_inner(
-        &mut self,
-        id: StreamId,
-        reason: ResetReason,
-        notify: bool,
-    ) -> Result<(), ConnError> {
+    fn reset_inner(&mut self, id: StreamId, reason: ResetReason, notify: bool) {
         let Some(s) = self.streams.get(&id) else {
-            return Ok(());
+            return;
         };
         if s.reset.is_some() || s.fully_closed() {
-            return Ok(());
+            return;
         }
         let remote_knows = !s.open_pending;
         let app = s.app;
         self.mark_reset(id, reason);
         if remote_knows && self.state != State::Closed {
-            self.check_control_room()?;
             self.rsts.push_back(id);
         }
         match app {
@@ -970,7 +989,6 @@ impl Core {
                 }
             }
         }
-        Ok(())
     }
 
     /// Mark `id` reset. Only a local reset drops what was received; otherwise
@@ -1031,9 +1049,7 @@ impl Core {
             self.maybe_remove(id);
             return;
         }
-        if let Err(e) = self.reset_inner(id, ResetReason::Local, false) {
-            self.fail(e);
-        }
+        self.reset_inner(id, ResetReason::Local, false);
         self.remove(id);
     }
 
@@ -1113,6 +1129,20 @@ impl Core {
     /// Resets waiting to be sent.
     pub fn pending_control(&self) -> usize {
         self.rsts.len()
+    }
+
+    /// Whether input is paused: [`Core::is_read_blocked`] (a frame waits for
+    /// a slow stream), or the resets we owe the remote reached
+    /// [`Config::max_pending_control`], so [`Core::handle_input`] reads no
+    /// further frame (what it was given stays in `src`) until
+    /// [`Core::poll_transmit`] sends some. A driver stops reading the
+    /// transport meanwhile, so a remote that floods stream openings is slowed
+    /// by TCP flow control instead of growing our queue. If the remote reads
+    /// nothing for [`Config::control_stall_timeout`], the connection fails
+    /// with [`ConnError::RemoteNotReading`].
+    pub fn input_blocked(&self) -> bool {
+        self.is_read_blocked()
+            || (self.state != State::Closed && self.error.is_none() && self.control_full())
     }
 
     /// Bytes received on `id` and not yet read.
@@ -1203,8 +1233,10 @@ impl Core {
                 "backlog entry {id}"
             );
         }
+        // What the remote made us owe stops at the cap (input pauses); our
+        // own resets add at most one per stream.
         assert!(
-            self.rsts.len() <= self.cfg.max_pending_control,
+            self.rsts.len() <= self.cfg.max_pending_control + self.limits.max_streams,
             "control queue"
         );
         assert!(
@@ -1220,11 +1252,19 @@ impl Core {
     // Internals
     // ------------------------------------------------------------------
 
-    fn check_control_room(&self) -> Result<(), ConnError> {
-        if self.rsts.len() >= self.cfg.max_pending_control {
-            return Err(ConnError::ControlQueueFull(self.cfg.max_pending_control));
+    /// Whether the resets we owe the remote reached
+    /// [`Config::max_pending_control`].
+    fn control_full(&self) -> bool {
+        self.rsts.len() >= self.cfg.max_pending_control
+    }
+
+    /// Start (or end) the stall clock of a full control queue.
+    fn note_control_queue(&mut self, now: Instant) {
+        if self.control_full() {
+            self.control_blocked_since.get_or_insert(now);
+        } else {
+            self.control_blocked_since = None;
         }
-        Ok(())
     }
 
     fn maybe_remove(&mut self, id: StreamId) {

@@ -100,7 +100,7 @@ impl MuxCore for Core {
     plexus_mux::forward_to_inherent!();
 
     fn input_blocked(&self) -> bool {
-        Core::is_read_blocked(self)
+        Core::input_blocked(self)
     }
 
     fn classify(event: &Event) -> MuxEvent<StreamId> {

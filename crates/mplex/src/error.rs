@@ -33,10 +33,15 @@ pub enum ConnError {
         /// The window.
         window: Duration,
     },
-    /// The remote made us owe more than `max_pending_control` resets while not
-    /// reading our output.
-    #[error("more than {0} resets pending (remote not reading)")]
-    ControlQueueFull(usize),
+    /// The remote made us owe `max_pending_control` resets and then read
+    /// none of our output for `control_stall_timeout`.
+    #[error("remote read nothing for {stalled:?} while owed {pending} control frames")]
+    RemoteNotReading {
+        /// Resets still owed.
+        pending: usize,
+        /// How long input was blocked.
+        stalled: std::time::Duration,
+    },
     /// The transport reached end-of-file before we closed the connection.
     /// mplex has no goodbye message, so this is how a remote's close looks.
     #[error("transport closed by remote")]
@@ -59,7 +64,7 @@ impl ConnError {
             | ConnError::DuplicateStream(_)
             | ConnError::UnknownStream(_)
             | ConnError::RapidResetFlood { .. }
-            | ConnError::ControlQueueFull(_) => Blame::PeerMisbehaved,
+            | ConnError::RemoteNotReading { .. } => Blame::PeerMisbehaved,
             ConnError::TransportClosed | ConnError::Io { .. } => Blame::Local,
         }
     }

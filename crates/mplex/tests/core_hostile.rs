@@ -741,8 +741,30 @@ fn names_and_bodies_of_control_frames_are_skipped() {
     assert_eq!(c.pending_accepts(), 0);
 }
 
+/// Feed `buf` while the core takes it, answering (draining our output)
+/// whenever input pauses, as a driver whose peer reads does. Returns every
+/// frame we sent.
+fn feed_answering(c: &mut Core, now: Instant, mut buf: BytesMut) -> Vec<(Header, Vec<u8>)> {
+    let mut out = Vec::new();
+    for _ in 0..100_000 {
+        c.handle_input(now, &mut buf).expect("input");
+        c.check_invariants();
+        assert!(c.pending_control() <= c.config().max_pending_control);
+        assert_eq!(
+            c.input_blocked(),
+            c.pending_control() == c.config().max_pending_control
+        );
+        out.extend(drain_output(c, now));
+        assert!(!c.input_blocked(), "draining our output unblocks input");
+        if buf.is_empty() {
+            return out;
+        }
+    }
+    panic!("input never drained");
+}
+
 #[test]
-fn refusals_while_not_reading_are_bounded() {
+fn a_burst_of_refused_streams_from_a_reading_peer_is_answered_in_full() {
     let cfg = Config {
         max_pending_control: 32,
         ..Config::default()
@@ -751,25 +773,65 @@ fn refusals_while_not_reading_are_bounded() {
         max_accept_backlog: 4,
         ..MuxLimits::default()
     };
-    let (mut c, now) = core_with(cfg.clone(), limits.clone());
-    let frames: Vec<_> = (0..36).map(open).collect();
-    feed(&mut c, now, &frames).unwrap();
-    assert_eq!((c.pending_accepts(), c.pending_control()), (4, 32));
-    let r = feed(&mut c, now, &[open(100)]);
-    assert_eq!(
-        assert_failed(&mut c, now, r, Blame::PeerMisbehaved),
-        ConnError::ControlQueueFull(32)
-    );
-
-    // The same from a remote that reads our resets is fine.
     let (mut c, now) = core_with(cfg, limits);
-    for round in 0..50u64 {
-        let frames: Vec<_> = (0..30).map(|i| open(1000 + round * 30 + i)).collect();
-        feed(&mut c, now, &frames).unwrap();
-        drain_output(&mut c, now);
-    }
-    assert_eq!(c.pending_control(), 0);
+    // 5,000 NewStreams in one read: 4 fit the backlog, the others are
+    // refused with a reset, 32 at a time while the remote reads.
+    let frames: Vec<_> = (0..5000).map(open).collect();
+    let mut buf = wire(&frames);
+    c.handle_input(now, &mut buf).unwrap();
+    assert_eq!((c.pending_accepts(), c.pending_control()), (4, 32));
+    assert!(c.input_blocked());
+    assert!(!buf.is_empty(), "the rest waits, unread");
+    let mut out = drain_output(&mut c, now);
+    out.extend(feed_answering(&mut c, now, buf));
+    let resets: Vec<u64> = out
+        .iter()
+        .filter(|(h, _)| h.flag == Flag::ResetReceiver)
+        .map(|(h, _)| h.stream_id)
+        .collect();
+    assert_eq!(resets, (4..5000).collect::<Vec<_>>());
     assert!(c.error().is_none());
+    assert_eq!(c.pending_control(), 0);
+}
+
+#[test]
+fn a_peer_that_floods_and_never_reads_is_closed_after_the_stall_timeout() {
+    let cfg = Config {
+        max_pending_control: 32,
+        ..Config::default()
+    };
+    let stall = cfg.control_stall_timeout;
+    let limits = MuxLimits {
+        max_accept_backlog: 4,
+        ..MuxLimits::default()
+    };
+    let (mut c, now) = core_with(cfg, limits);
+    let frames: Vec<_> = (0..1000).map(open).collect();
+    let mut buf = wire(&frames);
+    let total = buf.len();
+    c.handle_input(now, &mut buf).unwrap();
+    // Memory stays bounded: 32 resets owed, the rest left unread.
+    assert_eq!((c.pending_accepts(), c.pending_control()), (4, 32));
+    let left = buf.len();
+    assert!(left > total / 2);
+    assert_eq!(c.poll_timeout(), Some(now + stall));
+    c.handle_input(now + Duration::from_secs(1), &mut buf)
+        .unwrap();
+    assert_eq!(buf.len(), left, "a paused core reads nothing");
+    c.handle_timeout(now + stall - Duration::from_millis(1));
+    assert!(c.error().is_none());
+    c.handle_timeout(now + stall);
+    let e = c.error().cloned().expect("failed");
+    assert_eq!(
+        e,
+        ConnError::RemoteNotReading {
+            pending: 32,
+            stalled: stall
+        }
+    );
+    assert_eq!(e.blame(), Blame::PeerMisbehaved);
+    assert!(drain_events(&mut c).contains(&Event::Closed));
+    assert!(!c.input_blocked());
 }
 
 #[test]

@@ -428,3 +428,82 @@ async fn peer_violation_reaches_streams_and_accept_with_blame() {
     })
     .await;
 }
+
+/// Raw mplex `NewStream` frames for the remote's streams `ids`.
+fn new_streams(ids: std::ops::Range<u64>) -> Vec<u8> {
+    use plexus_mplex::frame::{Flag, Header};
+    let mut b = bytes::BytesMut::new();
+    for id in ids {
+        Header::new(id, Flag::NewStream, 0).encode_into(&mut b);
+    }
+    b.to_vec()
+}
+
+/// The ids of the resets in `bytes` (whole frames only).
+fn resets(mut bytes: &[u8]) -> Vec<u64> {
+    use plexus_mplex::frame::{Flag, Header, MAX_FRAME_SIZE};
+    let mut out = Vec::new();
+    while let Ok(Some((h, n))) = Header::decode(bytes, MAX_FRAME_SIZE) {
+        if bytes.len() < n + h.len as usize {
+            break;
+        }
+        bytes = &bytes[n + h.len as usize..];
+        if h.flag == Flag::ResetReceiver {
+            out.push(h.stream_id);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_burst_of_refused_streams_from_a_peer_that_reads_is_answered_not_punished() {
+    timed(async {
+        let (x, raw) = tokio::io::duplex(64 * 1024);
+        let conn = MplexConfig::default().connect(x);
+        let backlog = MuxLimits::default().max_accept_backlog as u64;
+        // 5,000 NewStreams in one write: 4,744 refusals, more than the 1,024
+        // resets the core may owe at once.
+        let got = plexus_testkit::muxer::burst_from_a_reading_peer(
+            &conn,
+            raw,
+            new_streams(0..5000),
+            |b| resets(b).len() == (5000 - backlog) as usize,
+        )
+        .await;
+        assert_eq!(resets(&got), (backlog..5000).collect::<Vec<_>>());
+        assert_eq!(conn.with_core(|c| c.error().cloned()), None);
+        assert_eq!(stats(&conn).pending_accepts, backlog as usize);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flooding_peer_that_never_reads_is_closed_with_the_reason() {
+    let (x, raw) = tokio::io::duplex(64 * 1024);
+    let conn = MplexConfig::default().connect(x);
+    let stall = Config::default().control_stall_timeout;
+    let backlog = MuxLimits::default().max_accept_backlog as u64;
+    // Stream openings beyond the backlog, forever, never reading.
+    let chunk = new_streams(backlog..backlog + 100_000);
+    let flood = plexus_testkit::muxer::flood_without_reading(&conn, raw, chunk, 64 << 20).await;
+    match flood.error {
+        MuxError::Failed { blame, source } => {
+            assert_eq!(blame, plexus_core::Blame::PeerMisbehaved);
+            let msg = source.to_string();
+            assert!(msg.contains("remote read nothing for 10s"), "{msg}");
+            assert!(msg.contains("1024 control frames"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(flood.elapsed >= stall, "{:?}", flood.elapsed);
+    assert!(
+        flood.elapsed < stall + Duration::from_secs(1),
+        "{:?}",
+        flood.elapsed
+    );
+    assert!(
+        flood.written < 4 << 20,
+        "the flooder wrote {} bytes",
+        flood.written
+    );
+}

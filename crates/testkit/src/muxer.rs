@@ -1102,3 +1102,105 @@ pub async fn close_with_streams_open(muxer: Arc<dyn MuxerUpgrade>) {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------
+// Back-pressure checks against a raw remote (the muxer's own frames, written
+// by the test through the other end of an in-memory pipe).
+// ---------------------------------------------------------------------------
+
+/// A remote that writes `burst` (raw frames of the muxer under test) in one
+/// go while reading everything `conn`'s side sends; returns every byte it
+/// read once `answered(&bytes)` says all answers are in (bounded by
+/// [`CASE_TIMEOUT`]). `conn` must not fail meanwhile: an honest burst is
+/// answered, not punished.
+pub async fn burst_from_a_reading_peer(
+    conn: &dyn MuxedConn,
+    raw: DuplexStream,
+    burst: Vec<u8>,
+    answered: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
+    let (mut rd, mut wr) = tokio::io::split(raw);
+    let writer = tokio::spawn(async move {
+        wr.write_all(&burst).await.expect("write the burst");
+        wr
+    });
+    let read = within(CASE_TIMEOUT, "reading the answers to a burst", async {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while !answered(&got) {
+            let n = rd.read(&mut buf).await.expect("read answers");
+            assert!(n > 0, "connection closed before every answer came");
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    })
+    .await;
+    let _wr = join(writer).await;
+    assert!(!conn.is_closed(), "an honest burst costs no connection");
+    read
+}
+
+/// What [`flood_without_reading`] saw.
+#[derive(Debug)]
+pub struct Flood {
+    /// The error `accept` returned when the connection failed.
+    pub error: plexus_core::MuxError,
+    /// From the first write until the failure (tokio time: run the test with
+    /// paused time).
+    pub elapsed: Duration,
+    /// Bytes the remote managed to write before it was stopped by TCP-like
+    /// back-pressure and then by the close.
+    pub written: usize,
+}
+
+/// A remote that writes `chunk` (raw frames that each make `conn` owe it a
+/// control frame) over and over without ever reading. Streams it opens
+/// within our limits are accepted and held. Returns when `conn` fails (its
+/// `accept` errors) and the remote's writes stop; at most `max_written`
+/// bytes are written (the caller asserts far fewer were).
+pub async fn flood_without_reading(
+    conn: &dyn MuxedConn,
+    raw: DuplexStream,
+    chunk: Vec<u8>,
+    max_written: usize,
+) -> Flood {
+    let start = Instant::now();
+    let (rd, mut wr) = tokio::io::split(raw);
+    let flooder = tokio::spawn(async move {
+        let mut written = 0usize;
+        while written < max_written && wr.write_all(&chunk).await.is_ok() {
+            written += chunk.len();
+        }
+        written
+    });
+    // Streams the flood opens within our limits are accepted and held (a
+    // dropped stream would owe a reset of its own).
+    let mut held = Vec::new();
+    let error = loop {
+        match within(
+            Duration::from_secs(600),
+            "the flood's verdict",
+            conn.accept(),
+        )
+        .await
+        {
+            Ok(s) => held.push(s),
+            Err(e) => break e,
+        }
+    };
+    drop(held);
+    let elapsed = start.elapsed();
+    within(Duration::from_secs(600), "closing", conn.close()).await;
+    let written = within(
+        Duration::from_secs(600),
+        "the flooder stopping",
+        join(flooder),
+    )
+    .await;
+    drop(rd);
+    Flood {
+        error,
+        elapsed,
+        written,
+    }
+}

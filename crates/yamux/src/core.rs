@@ -731,7 +731,7 @@ impl Core {
         // On a polite close the go-away goes last, after every stream's data
         // and FIN: js-libp2p resets all streams when it reads a go-away.
         let polite = matches!(self.state, State::Closing { graceful: true, .. });
-        if !(polite && !self.send_queue.is_empty()) && !self.send_go_away(dst, &mut left) {
+        if (!polite || self.send_queue.is_empty()) && !self.send_go_away(dst, &mut left) {
             return false;
         }
         if self.error.is_some() {

@@ -235,62 +235,57 @@ fn burst(pings: u32, syns: u32) -> Vec<u8> {
     b.to_vec()
 }
 
+/// The pong values and the RST count in `bytes` (whole frames only).
+fn answers(mut bytes: &[u8]) -> (Vec<u32>, usize) {
+    use plexus_yamux::frame::{Flags, FrameType, HEADER_LEN, Header};
+    let (mut pongs, mut rsts) = (Vec::new(), 0);
+    while let Some(head) = bytes.first_chunk::<HEADER_LEN>() {
+        let h = Header::decode(head).expect("valid frame");
+        let body = if h.ty == FrameType::Data {
+            h.length as usize
+        } else {
+            0
+        };
+        if bytes.len() < HEADER_LEN + body {
+            break;
+        }
+        bytes = &bytes[HEADER_LEN + body..];
+        match h.ty {
+            FrameType::Ping if h.flags == Flags::ACK => pongs.push(h.length),
+            FrameType::WindowUpdate if h.flags.contains(Flags::RST) => rsts += 1,
+            _ => {}
+        }
+    }
+    (pongs, rsts)
+}
+
 #[tokio::test]
 async fn bursts_from_a_peer_that_reads_are_answered_not_punished() {
     timed(async {
         let (x, raw) = tokio::io::duplex(64 * 1024);
         let conn = YamuxConfig::default().connect(x, Role::Responder);
-        let backlog = MuxLimits::default().max_accept_backlog as u32;
-        // 1,025 pings (12 KB) and 5,000 SYNs in one write, more than the
+        let refused = 5000 - MuxLimits::default().max_accept_backlog;
+        // 1,025 pings (12 KB) and 5,000 SYNs in one write: more than the
         // 1,024 control frames the core may owe at once.
-        let (mut rd, mut wr) = tokio::io::split(raw);
-        let writer = tokio::spawn(async move {
-            wr.write_all(&burst(1025, 5000)).await.unwrap();
-            wr
-        });
-        let (pongs, rsts) =
-            read_answers_split(&mut rd, |p, r| p == 1025 && r == (5000 - backlog) as usize).await;
+        let got =
+            plexus_testkit::muxer::burst_from_a_reading_peer(&conn, raw, burst(1025, 5000), |b| {
+                let (p, r) = answers(b);
+                p.len() == 1025 && r == refused
+            })
+            .await;
+        let (pongs, _) = answers(&got);
         assert_eq!(
             pongs,
             (0..1025).collect::<Vec<_>>(),
             "every ping answered, in order"
         );
-        assert_eq!(
-            rsts,
-            (5000 - backlog) as usize,
-            "every SYN beyond the backlog refused"
-        );
-        let wr = writer.await.unwrap();
-        assert!(!conn.is_closed(), "an honest burst costs no connection");
         assert_eq!(conn.with_core(|c| c.error().cloned()), None);
-        assert_eq!(conn.stats().pending_accepts, backlog as usize);
-        drop((rd, wr));
+        assert_eq!(
+            conn.stats().pending_accepts,
+            MuxLimits::default().max_accept_backlog
+        );
     })
     .await;
-}
-
-/// [`read_answers`] over the read half of a split duplex.
-async fn read_answers_split(
-    raw: &mut tokio::io::ReadHalf<tokio::io::DuplexStream>,
-    done: impl Fn(usize, usize) -> bool,
-) -> (Vec<u32>, usize) {
-    use plexus_yamux::frame::{Flags, FrameType, HEADER_LEN, Header};
-    let (mut pongs, mut rsts) = (Vec::new(), 0);
-    let mut head = [0u8; HEADER_LEN];
-    while !done(pongs.len(), rsts) {
-        raw.read_exact(&mut head).await.expect("read a frame");
-        let h = Header::decode(&head).expect("valid frame");
-        match h.ty {
-            FrameType::Ping if h.flags == Flags::ACK => pongs.push(h.length),
-            FrameType::WindowUpdate if h.flags.contains(Flags::RST) => rsts += 1,
-            FrameType::Data => {
-                let mut body = vec![0u8; h.length as usize];
-                raw.read_exact(&mut body).await.unwrap();
-            }
-            _ => {}
-        }
-    }
-    (pongs, rsts)
 }
 
 #[tokio::test(start_paused = true)]
@@ -298,27 +293,11 @@ async fn a_flooding_peer_that_never_reads_is_closed_with_the_reason() {
     let (x, raw) = tokio::io::duplex(64 * 1024);
     let conn = YamuxConfig::default().connect(x, Role::Responder);
     let stall = Config::default().control_stall_timeout;
-    let start = tokio::time::Instant::now();
     // Pings, forever, never reading a byte: our answers fill the pipe, then
     // the driver's write batch, then the core's control queue; input stops.
-    let (_rd, mut wr) = tokio::io::split(raw);
-    let flooder = tokio::spawn(async move {
-        let chunk = burst(1000, 0);
-        let mut sent = 0usize;
-        while wr.write_all(&chunk).await.is_ok() {
-            sent += chunk.len();
-            if sent > 64 << 20 {
-                break;
-            }
-        }
-        sent
-    });
-    let e = tokio::time::timeout(Duration::from_secs(60), conn.accept_stream())
-        .await
-        .expect("closed within a minute")
-        .unwrap_err();
-    let elapsed = start.elapsed();
-    match e {
+    let flood =
+        plexus_testkit::muxer::flood_without_reading(&conn, raw, burst(1000, 0), 64 << 20).await;
+    match flood.error {
         MuxError::Failed { blame, source } => {
             assert_eq!(blame, plexus_core::Blame::PeerMisbehaved);
             let msg = source.to_string();
@@ -328,20 +307,20 @@ async fn a_flooding_peer_that_never_reads_is_closed_with_the_reason() {
         other => panic!("{other:?}"),
     }
     assert!(
-        elapsed >= stall,
-        "closed only after the stall timeout: {elapsed:?}"
+        flood.elapsed >= stall,
+        "only after the stall timeout: {:?}",
+        flood.elapsed
     );
-    assert!(elapsed < stall + Duration::from_secs(1), "{elapsed:?}");
-    drop(conn);
-    // Memory stayed bounded: the flooder got stuck once the pipes and our
-    // bounded buffers were full (well under 64 MiB), and is released by the
-    // close.
-    let sent = tokio::time::timeout(Duration::from_secs(30), flooder)
-        .await
-        .expect("flooder released")
-        .unwrap();
     assert!(
-        sent < 2 << 20,
-        "the flooder wrote {sent} bytes before it was stopped"
+        flood.elapsed < stall + Duration::from_secs(1),
+        "{:?}",
+        flood.elapsed
+    );
+    // Memory stayed bounded: the flooder was stuck once the pipe and our
+    // bounded buffers were full, and released by the close.
+    assert!(
+        flood.written < 2 << 20,
+        "the flooder wrote {} bytes",
+        flood.written
     );
 }
