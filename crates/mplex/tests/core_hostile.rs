@@ -741,26 +741,10 @@ fn names_and_bodies_of_control_frames_are_skipped() {
     assert_eq!(c.pending_accepts(), 0);
 }
 
-/// Feed `buf` while the core takes it, answering (draining our output)
-/// whenever input pauses, as a driver whose peer reads does. Returns every
-/// frame we sent.
-fn feed_answering(c: &mut Core, now: Instant, mut buf: BytesMut) -> Vec<(Header, Vec<u8>)> {
-    let mut out = Vec::new();
-    for _ in 0..100_000 {
-        c.handle_input(now, &mut buf).expect("input");
-        c.check_invariants();
-        assert!(c.pending_control() <= c.config().max_pending_control);
-        assert_eq!(
-            c.input_blocked(),
-            c.pending_control() == c.config().max_pending_control
-        );
-        out.extend(drain_output(c, now));
-        assert!(!c.input_blocked(), "draining our output unblocks input");
-        if buf.is_empty() {
-            return out;
-        }
-    }
-    panic!("input never drained");
+/// Feed `buf` while the core takes it, answering whenever input pauses (the
+/// shared harness); returns every frame we sent.
+fn feed_answering(c: &mut Core, now: Instant, buf: BytesMut) -> Vec<(Header, Vec<u8>)> {
+    parse(&plexus_testkit::pair::feed_answering(c, now, buf))
 }
 
 #[test]
@@ -904,24 +888,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16)) {
         let (mut c, now) = core();
-        let mut src = BytesMut::new();
-        for chunk in chunks {
-            src.extend_from_slice(&chunk);
-            let r = c.handle_input(now, &mut src);
-            c.check_invariants();
-            while let Some(ev) = c.poll_event() {
-                if let Event::InboundStream(_) = ev {
-                    c.accept();
-                }
-            }
-            let mut out = BytesMut::new();
-            c.poll_transmit(now, &mut out, 4096);
-            prop_assert!(out.len() <= 4096);
-            if let Err(e) = r {
-                prop_assert_eq!(c.error(), Some(&e));
-                break;
-            }
-        }
+        plexus_testkit::pair::feed_arbitrary_chunks(&mut c, now, &chunks);
     }
 
     #[test]

@@ -131,8 +131,8 @@ pub trait MuxCore: Send + 'static {
 /// Inside `impl MuxCore for Core { … }`: the methods whose core has an
 /// inherent method of the same name and signature, forwarded to it (inherent
 /// methods take precedence in `Self::name` paths). The caller writes the
-/// associated types and the rest (`classify`, `open`, `reset`, `stats`,
-/// `input_blocked`, and any defaults it overrides).
+/// associated types and the rest (`classify`, `open`, `reset`, `stats`, and
+/// any defaults it overrides).
 ///
 /// A core that lacks one of the inherent methods would make the forwarder
 /// call itself; `plexus_testkit::pair::exercise_every_method` calls each
@@ -160,6 +160,9 @@ macro_rules! forward_to_inherent {
         }
         fn wants_transmit(&self) -> bool {
             Self::wants_transmit(self)
+        }
+        fn input_blocked(&self) -> bool {
+            Self::input_blocked(self)
         }
         fn poll_event(&mut self) -> ::std::option::Option<Self::Event> {
             Self::poll_event(self)

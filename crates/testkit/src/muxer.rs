@@ -132,6 +132,7 @@ cases!(
     close_ends_accept,
     close_with_streams_open,
     drop_after_shutdown_delivers,
+    close_delivers_then_the_remote_sees_the_end,
 );
 
 /// One `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per
@@ -166,6 +167,7 @@ macro_rules! muxer_conformance_tests {
             close_ends_accept,
             close_with_streams_open,
             drop_after_shutdown_delivers,
+            close_delivers_then_the_remote_sees_the_end,
         );
     };
     (@cases ($factory:expr) $($case:ident),+ $(,)?) => {
@@ -602,6 +604,36 @@ pub async fn drop_after_shutdown_delivers(muxer: Arc<dyn MuxerUpgrade>) {
         assert_bytes(&got, &data, "responder: all sent before the drop");
         drop(sb);
         finish(&*a, &*b).await;
+    })
+    .await;
+}
+
+/// The initiator writes, half-closes and closes the connection at once:
+/// opening fails from then on; the responder still accepts the stream and
+/// reads it to its end, then its `accept` fails (whatever the protocol says
+/// on close: a go-away, or the transport's end) and it reports closed.
+pub async fn close_delivers_then_the_remote_sees_the_end(muxer: Arc<dyn MuxerUpgrade>) {
+    case("close_delivers_then_the_remote_sees_the_end", async move {
+        let (a, b) = connected_pair(&*muxer);
+        let mut sa = open(&*a, "initiator").await;
+        write_all(&mut sa, b"bye", "initiator").await;
+        shutdown(&mut sa, "initiator").await;
+        within(PROMPT, "initiator: close", a.close()).await;
+        assert!(a.is_closed(), "initiator: closed");
+        assert!(
+            matches!(a.open().await, Err(plexus_core::MuxError::Closed)),
+            "initiator: open after close"
+        );
+        let mut sb = accept(&*b, "responder").await;
+        let got = read_to_end(&mut sb, "responder").await;
+        assert_bytes(&got, b"bye", "responder: data sent before the close");
+        let end = within(PROMPT, "responder: accept after the close", b.accept()).await;
+        assert!(
+            end.is_err(),
+            "responder: accept must fail after the remote closed"
+        );
+        drop((sa, sb));
+        wait_closed(&*b, "responder").await;
     })
     .await;
 }
@@ -1138,6 +1170,40 @@ pub async fn burst_from_a_reading_peer(
     let _wr = join(writer).await;
     assert!(!conn.is_closed(), "an honest burst costs no connection");
     read
+}
+
+impl Flood {
+    /// Assert the verdict a flood must get: the connection failed, blamed on
+    /// the peer, with `reason` in its message, no sooner than `stall` after
+    /// the flood began and less than a second later; the flooder wrote fewer
+    /// than `max_written` bytes (memory stayed bounded: it was stuck once
+    /// the pipe and our bounded buffers were full, and released by the
+    /// close).
+    pub fn assert_stalled(&self, reason: &str, stall: Duration, max_written: usize) {
+        match &self.error {
+            plexus_core::MuxError::Failed { blame, source } => {
+                assert_eq!(*blame, plexus_core::Blame::PeerMisbehaved);
+                let msg = source.to_string();
+                assert!(msg.contains(reason), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            self.elapsed >= stall,
+            "only after the stall timeout: {:?}",
+            self.elapsed
+        );
+        assert!(
+            self.elapsed < stall + Duration::from_secs(1),
+            "{:?}",
+            self.elapsed
+        );
+        assert!(
+            self.written < max_written,
+            "the flooder wrote {} bytes",
+            self.written
+        );
+    }
 }
 
 /// What [`flood_without_reading`] saw.

@@ -320,3 +320,54 @@ pub fn exercise_every_method<C: MuxCore>(a: C, b: C) {
     assert!(p.a.is_closing());
     drain_wire(&mut p.a, now);
 }
+
+/// Feed arbitrary byte `chunks` into `core` one after the other, as a hostile
+/// remote would, accepting every inbound stream and transmitting after each
+/// chunk. Never panics (invariants checked after each step), `poll_transmit`
+/// stays within its budget, and a rejection is sticky. For each muxer's
+/// "arbitrary bytes never panic" property test.
+pub fn feed_arbitrary_chunks<C: MuxCore>(core: &mut C, now: Instant, chunks: &[Vec<u8>]) {
+    use plexus_mux::MuxEvent;
+    let mut src = BytesMut::new();
+    for chunk in chunks {
+        src.extend_from_slice(chunk);
+        let r = core.handle_input(now, &mut src);
+        core.check_invariants();
+        while let Some(ev) = core.poll_event() {
+            if C::classify(&ev) == MuxEvent::InboundStream {
+                core.accept();
+            }
+        }
+        let mut out = BytesMut::new();
+        core.poll_transmit(now, &mut out, 4096);
+        assert!(out.len() <= 4096, "poll_transmit exceeded its budget");
+        if let Err(e) = r {
+            let again = core.handle_input(now, &mut BytesMut::from(&[0u8; 1][..]));
+            assert_eq!(
+                again.err().map(|x| x.to_string()),
+                Some(e.to_string()),
+                "a rejection is sticky"
+            );
+            return;
+        }
+    }
+}
+
+/// Feed `buf` to `core` while it takes it, transmitting everything it owes
+/// whenever its input pauses, as a driver whose remote reads does. Checks
+/// that sending what was owed always resumes input. Returns every byte sent.
+pub fn feed_answering<C: MuxCore>(core: &mut C, now: Instant, mut buf: BytesMut) -> BytesMut {
+    let mut out = BytesMut::new();
+    for _ in 0..100_000 {
+        if let Err(e) = core.handle_input(now, &mut buf) {
+            panic!("input rejected: {e}");
+        }
+        core.check_invariants();
+        out.extend_from_slice(&drain_wire(core, now));
+        assert!(!core.input_blocked(), "sending what we owed resumes input");
+        if buf.is_empty() {
+            return out;
+        }
+    }
+    panic!("input never drained");
+}

@@ -94,10 +94,6 @@ impl MuxCore for Core {
 
     plexus_mux::forward_to_inherent!();
 
-    fn input_blocked(&self) -> bool {
-        Core::input_blocked(self)
-    }
-
     fn classify(event: &Event) -> MuxEvent<StreamId> {
         match *event {
             Event::InboundStream(_) => MuxEvent::InboundStream,
