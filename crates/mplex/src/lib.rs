@@ -1,6 +1,7 @@
-//! mplex (`/mplex/6.7.0`): a sans-IO connection [`Core`] plus a tokio driver
-//! that keeps reading its socket except while briefly blocked on a slow
-//! reader.
+//! mplex (`/mplex/6.7.0`): a sans-IO connection [`Core`], run by the shared
+//! muxer driver ([`plexus_mux`]), which keeps reading its socket except while
+//! briefly blocked on a slow reader or while the resets we owe the remote are
+//! at their cap.
 //!
 //! mplex is deprecated in libp2p (no flow control) but still required by the
 //! Ethereum consensus spec on TCP; yamux is preferred in negotiation and mplex
@@ -26,7 +27,8 @@
 //! `max_ack_backlog` does not apply (no acknowledgements). From [`Config`]:
 //! `max_frame_size` (1 MiB), `max_send_frame`, `max_buffer_per_stream`,
 //! `max_buffer_per_connection`, `max_block` (5 s), `max_stream_send_buffer`,
-//! `max_pending_control`, `close_timeout`, `write_buffer_size`,
+//! `max_pending_control` (input pauses there), `control_stall_timeout`,
+//! `close_timeout`, `write_buffer_size`,
 //! `read_chunk_size`.
 //!
 //! # Decisions

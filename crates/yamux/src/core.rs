@@ -1176,9 +1176,9 @@ impl Core {
     }
 
     /// Reset `id` (locally initiated), queueing an RST. `notify`: emit
-    /// `Event::Reset` (the stream is reset because of the remote). The RSTs
-    /// queued here are bounded by the streams we track, so they never count
-    /// against the remote.
+    /// `Event::Reset` (the stream is reset because of the remote). Never
+    /// fails: what the remote makes us owe is bounded by input pausing at
+    /// `max_pending_control`, our own resets by the streams we track.
     fn reset_inner(&mut self, id: u32, notify: bool) {
         let Some(s) = self.streams.get(&id) else {
             return;

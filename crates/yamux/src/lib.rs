@@ -1,13 +1,14 @@
-//! yamux (`/yamux/1.0.0`): a sans-IO connection [`Core`] plus a tokio driver
-//! that always keeps reading its socket.
+//! yamux (`/yamux/1.0.0`): a sans-IO connection [`Core`], run by the shared
+//! muxer driver ([`plexus_mux`]), which keeps reading its socket except while
+//! the control frames we owe the remote are at their cap.
 //!
 //! - [`frame`]: the 12-byte header codec (pure encode/decode).
 //! - [`Core`]: the whole protocol (streams, windows with auto-tuning, ACK
 //!   backlog, limits, keep-alive) as a deterministic state machine driven with
 //!   bytes and `now`. See its module docs for flow control, auto-tuning and how
 //!   unknown stream ids are treated.
-//! - [`YamuxConfig`]: the [`plexus_core::MuxerUpgrade`]; it spawns one driver
-//!   task per connection and hands out a [`Connection`]
+//! - [`YamuxConfig`]: the [`plexus_core::MuxerUpgrade`]; it spawns one
+//!   [`plexus_mux`] driver task per connection and hands out a [`Connection`]
 //!   ([`plexus_core::MuxedConn`]) whose streams are [`Stream`]s
 //!   ([`plexus_core::MuxedStream`]).
 //!
@@ -19,7 +20,9 @@
 //! resets before we accepted them; beyond it: GoAway(protocol error) and
 //! [`ConnError::RapidResetFlood`]). From [`Config`]: `max_window`,
 //! `max_connection_window`, `max_frame_size`, `max_stream_send_buffer`,
-//! `keepalive_interval`, `ping_timeout`, `max_pending_control`,
+//! `keepalive_interval`, `ping_timeout`, `max_pending_control` (at which
+//! input pauses until the owed control frames went out),
+//! `control_stall_timeout`,
 //! `close_timeout`, `write_buffer_size`, `read_chunk_size`.
 //!
 //! # Decisions
