@@ -8,7 +8,12 @@
 //! Inbound connections meet `gater.accept` first, before a single byte is read
 //! ([`Upgrader::accept`]). Outbound dials meet `gater.peer_dial` and
 //! `gater.addr_dial` before the transport dials ([`Upgrader::dial`]). Every step
-//! runs under a timeout from [`Limits`].
+//! runs under a timeout from [`Limits`]; on top of them an inbound connection
+//! must deliver a valid multistream header within
+//! [`Limits::inbound_header_timeout`], and the security handshake must not
+//! stall between messages longer than [`Limits::handshake_message_timeout`].
+//! Progress is reported to an [`UpgradeObserver`] (the host's pending table),
+//! which may stop an upgrade that has not completed its security handshake.
 //!
 //! With a single security protocol the dialer uses multistream's lazy select:
 //! the Noise first message follows the `/noise` proposal in the same write,
@@ -17,8 +22,12 @@
 //! muxer's multistream round trip too.
 #![forbid(unsafe_code)]
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use plexus_core::{
@@ -28,6 +37,8 @@ use plexus_core::{
 };
 use plexus_multiaddr::Multiaddr;
 use plexus_multistream::{self as mss, NegotiationError};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
 
 /// The gater checkpoint that refused a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +64,71 @@ pub enum Step {
     SecurityHandshake,
     /// Negotiating the muxer.
     MuxerNegotiation,
+    /// Receiving an inbound connection's multistream header
+    /// ([`Limits::inbound_header_timeout`]).
+    Header,
+    /// Waiting for the remote's next security-handshake message
+    /// ([`Limits::handshake_message_timeout`]).
+    SecurityMessage,
+}
+
+/// Where an upgrade is, as reported to an [`UpgradeObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Accepted; no complete, valid multistream header received yet.
+    AwaitingHeader,
+    /// The header arrived; the security protocol is being negotiated.
+    Negotiating,
+    /// The security handshake (Noise) is running.
+    Securing,
+    /// The security handshake completed: gating, muxer negotiation.
+    Muxing,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 4] = [
+        Stage::AwaitingHeader,
+        Stage::Negotiating,
+        Stage::Securing,
+        Stage::Muxing,
+    ];
+
+    /// A metrics label: `awaiting_first_byte`, `negotiating`, `securing`,
+    /// `muxing`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::AwaitingHeader => "awaiting_first_byte",
+            Stage::Negotiating => "negotiating",
+            Stage::Securing => "securing",
+            Stage::Muxing => "muxing",
+        }
+    }
+
+    /// Whether the security handshake completed (the connection is
+    /// authenticated).
+    pub fn is_secured(self) -> bool {
+        matches!(self, Stage::Muxing)
+    }
+}
+
+/// Watches an upgrade's progress and may stop it before it is secured.
+pub trait UpgradeObserver: Send + Sync {
+    /// The upgrade entered `stage`. Returning `false` stops it: the
+    /// connection is dropped and the upgrade fails with
+    /// [`UpgradeError::Stopped`]. Called without any upgrader lock held; must
+    /// not block.
+    fn enter(&self, stage: Stage) -> bool;
+}
+
+/// An observer that lets every upgrade go on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl UpgradeObserver for NoObserver {
+    fn enter(&self, _stage: Stage) -> bool {
+        true
+    }
 }
 
 /// Why an upgrade failed.
@@ -87,6 +163,10 @@ pub enum UpgradeError {
     /// The security handshake failed.
     #[error("security: {0}")]
     Security(#[from] SecurityError),
+    /// The observer stopped the upgrade (the host evicted the pending
+    /// connection to make room) before its security handshake completed.
+    #[error("upgrade stopped before the security handshake completed (evicted)")]
+    Stopped,
     /// The muxer agreed in the security handshake is not one we run (the
     /// remote chose outside our list).
     #[error("remote selected muxer {0} that we did not offer")]
@@ -100,7 +180,8 @@ impl UpgradeError {
             UpgradeError::Denied { .. }
             | UpgradeError::Timeout(_)
             | UpgradeError::Transport(_)
-            | UpgradeError::NoTransport(_) => Blame::Local,
+            | UpgradeError::NoTransport(_)
+            | UpgradeError::Stopped => Blame::Local,
             UpgradeError::Negotiation { source, .. } => source.blame(),
             UpgradeError::Security(e) => e.blame(),
             UpgradeError::UnknownEarlyMuxer(_) => Blame::PeerMisbehaved,
@@ -215,12 +296,25 @@ impl Upgrader {
         raw: RawConn,
         expect: Option<PeerId>,
     ) -> Result<Connection, UpgradeError> {
-        self.upgrade(raw, Role::Initiator, expect).await
+        self.upgrade(raw, Role::Initiator, expect, &NoObserver)
+            .await
     }
 
     /// Upgrade a connection the remote dialed (already past `accept`).
     pub async fn upgrade_inbound(&self, raw: RawConn) -> Result<Connection, UpgradeError> {
-        self.upgrade(raw, Role::Responder, None).await
+        self.upgrade(raw, Role::Responder, None, &NoObserver).await
+    }
+
+    /// Upgrade a connection the remote dialed, reporting each [`Stage`] it
+    /// enters to `observer` (which may stop it before it is secured). The
+    /// caller reports [`Stage::AwaitingHeader`] itself when it admits the
+    /// connection.
+    pub async fn upgrade_inbound_observed(
+        &self,
+        raw: RawConn,
+        observer: &dyn UpgradeObserver,
+    ) -> Result<Connection, UpgradeError> {
+        self.upgrade(raw, Role::Responder, None, observer).await
     }
 
     async fn upgrade(
@@ -228,6 +322,7 @@ impl Upgrader {
         raw: RawConn,
         role: Role,
         expect: Option<PeerId>,
+        observer: &dyn UpgradeObserver,
     ) -> Result<Connection, UpgradeError> {
         let RawConn {
             io,
@@ -236,16 +331,22 @@ impl Upgrader {
         } = raw;
         let limits = &self.limits;
         let sec_proto = self.security.protocol();
+        let watch = Arc::new(Watch::new(role == Role::Responder));
+        let io: BoxIo = Box::new(Watched {
+            io,
+            watch: watch.clone(),
+        });
 
         // 1. Security protocol. One protocol: the dialer proposes lazily, and
         //    the handshake's first message rides along with the proposal.
         let io: BoxIo = match role {
             Role::Initiator => Box::new(mss::dialer_select_lazy(io, sec_proto, &self.mss)),
             Role::Responder => {
-                let (_, io) = timed(
-                    limits.negotiation_timeout,
-                    Step::SecurityNegotiation,
+                let (_, io) = security_negotiation(
                     mss::listener_select(io, &[sec_proto], &self.mss),
+                    limits,
+                    &watch,
+                    observer,
                 )
                 .await?
                 .map_err(|source| UpgradeError::Negotiation {
@@ -262,12 +363,22 @@ impl Upgrader {
             .iter()
             .map(|m| m.protocol().to_owned())
             .collect();
-        let secured = timed(
-            limits.security_timeout,
-            Step::SecurityHandshake,
+        if !observer.enter(Stage::Securing) {
+            return Err(UpgradeError::Stopped);
+        }
+        watch.start_securing();
+        let secured = security_handshake(
             self.security.secure(io, role, expect, offered),
+            limits,
+            &watch,
         )
         .await??;
+        watch.stop_securing();
+        // From here on the connection is authenticated: the observer learns
+        // it before any further await, and cannot stop it any more.
+        if !observer.enter(Stage::Muxing) {
+            return Err(UpgradeError::Stopped);
+        }
         let peer = secured.peer;
         let direction = role.direction();
 
@@ -352,4 +463,237 @@ async fn timed<F: Future>(limit: Duration, step: Step, f: F) -> Result<F::Output
     tokio::time::timeout(limit, f)
         .await
         .map_err(|_| UpgradeError::Timeout(step))
+}
+
+/// The wire bytes of the multistream header message: its length (one varint
+/// byte), `/multistream/1.0.0` and `\n`.
+fn header_byte(i: usize) -> Option<u8> {
+    let h = mss::HEADER.as_bytes();
+    let len = h.len() + 1;
+    match i {
+        0 => u8::try_from(len).ok(),
+        i if i <= h.len() => Some(h[i - 1]),
+        i if i == len => Some(b'\n'),
+        _ => None,
+    }
+}
+
+/// Length of the header message on the wire.
+fn header_len() -> usize {
+    mss::HEADER.len() + 2
+}
+
+/// `header_left` value once the header is complete.
+const HEADER_SEEN: usize = 0;
+/// `header_left` value once a byte differed from the header (the negotiation
+/// fails on its own; the header never counts as seen).
+const HEADER_BROKEN: usize = usize::MAX;
+
+/// Progress of one upgrade, shared between its I/O wrapper and the upgrader.
+struct Watch {
+    base: Instant,
+    /// Header bytes still expected (inbound), [`HEADER_SEEN`] or
+    /// [`HEADER_BROKEN`].
+    header_left: AtomicUsize,
+    /// Whether the security handshake runs (writes are then stamped).
+    securing: AtomicBool,
+    /// Milliseconds from `base` to our last write of the security handshake
+    /// (or its start).
+    last_write_ms: AtomicU64,
+}
+
+impl Watch {
+    fn new(track_header: bool) -> Self {
+        Watch {
+            base: Instant::now(),
+            header_left: AtomicUsize::new(if track_header {
+                header_len()
+            } else {
+                HEADER_SEEN
+            }),
+            securing: AtomicBool::new(false),
+            last_write_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn header_seen(&self) -> bool {
+        self.header_left.load(Ordering::Acquire) == HEADER_SEEN
+    }
+
+    /// Account for bytes read while the header is incomplete.
+    fn read(&self, bytes: &[u8]) {
+        let left = self.header_left.load(Ordering::Acquire);
+        if left == HEADER_SEEN || left == HEADER_BROKEN || bytes.is_empty() {
+            return;
+        }
+        let offset = header_len() - left;
+        let n = left.min(bytes.len());
+        let ok = (0..n).all(|i| header_byte(offset + i) == Some(bytes[i]));
+        let next = if ok { left - n } else { HEADER_BROKEN };
+        self.header_left.store(next, Ordering::Release);
+    }
+
+    fn stamp(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_write_ms.store(ms, Ordering::Release);
+    }
+
+    fn start_securing(&self) {
+        self.stamp();
+        self.securing.store(true, Ordering::Release);
+    }
+
+    fn stop_securing(&self) {
+        self.securing.store(false, Ordering::Release);
+    }
+
+    fn wrote(&self) {
+        if self.securing.load(Ordering::Relaxed) {
+            self.stamp();
+        }
+    }
+
+    /// When the wait for the remote's next handshake message ends.
+    fn message_deadline(&self, timeout: Duration) -> Instant {
+        self.base + Duration::from_millis(self.last_write_ms.load(Ordering::Acquire)) + timeout
+    }
+}
+
+/// The raw connection with its progress watched: header bytes read (inbound)
+/// and the time of our handshake writes. After the handshake it only
+/// forwards (one relaxed atomic load per write).
+struct Watched {
+    io: BoxIo,
+    watch: Arc<Watch>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = res
+            && !self.watch.header_seen()
+        {
+            self.watch.read(&buf.filled()[before..]);
+        }
+        res
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let res = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = res
+            && n > 0
+        {
+            self.watch.wrote();
+        }
+        res
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let res = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = res
+            && n > 0
+        {
+            self.watch.wrote();
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// The listener's security negotiation: bounded by the negotiation timeout,
+/// and by the header deadline until a valid header arrived (reported to the
+/// observer as [`Stage::Negotiating`]).
+async fn security_negotiation<F: Future>(
+    fut: F,
+    limits: &Limits,
+    watch: &Watch,
+    observer: &dyn UpgradeObserver,
+) -> Result<F::Output, UpgradeError> {
+    let start = Instant::now();
+    let mut fut = pin!(fut);
+    let mut total = pin!(tokio::time::sleep_until(start + limits.negotiation_timeout));
+    let mut header = pin!(tokio::time::sleep_until(
+        start + limits.inbound_header_timeout
+    ));
+    let mut header_seen = false;
+    poll_fn(|cx| {
+        let done = fut.as_mut().poll(cx);
+        // Reported even when the negotiation finished in the same poll that
+        // read the header (a lazy dialer sends it all at once).
+        if !header_seen && watch.header_seen() {
+            header_seen = true;
+            if !observer.enter(Stage::Negotiating) {
+                return Poll::Ready(Err(UpgradeError::Stopped));
+            }
+        }
+        if let Poll::Ready(r) = done {
+            return Poll::Ready(Ok(r));
+        }
+        if total.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(UpgradeError::Timeout(Step::SecurityNegotiation)));
+        }
+        if !header_seen && header.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(UpgradeError::Timeout(Step::Header)));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The security handshake: bounded as a whole by the security timeout, and
+/// per message: the remote's next message must arrive within the message
+/// timeout of our last handshake write (or the handshake's start).
+async fn security_handshake<F: Future>(
+    fut: F,
+    limits: &Limits,
+    watch: &Watch,
+) -> Result<F::Output, UpgradeError> {
+    let timeout = limits.handshake_message_timeout;
+    let mut fut = pin!(fut);
+    let mut total = pin!(tokio::time::sleep(limits.security_timeout));
+    let mut message = pin!(tokio::time::sleep_until(watch.message_deadline(timeout)));
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(r));
+        }
+        if total.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(UpgradeError::Timeout(Step::SecurityHandshake)));
+        }
+        while message.as_mut().poll(cx).is_ready() {
+            let deadline = watch.message_deadline(timeout);
+            if deadline <= Instant::now() {
+                return Poll::Ready(Err(UpgradeError::Timeout(Step::SecurityMessage)));
+            }
+            // We wrote since the timer was set: wait from that write.
+            message.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use plexus_conn::{Checkpoint, Step, UpgradeError, Upgrader};
+use std::sync::Mutex;
+
+use plexus_conn::{Checkpoint, Stage, Step, UpgradeError, UpgradeObserver, Upgrader};
 use plexus_core::{
     AllowAll, Blame, ConnInfo, ConnectionGater, DenyReason, Direction, Limits, MuxerUpgrade,
     PeerId, RawConn, SecurityError, Transport, Verdict,
@@ -18,13 +20,26 @@ use plexus_yamux::YamuxConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn upgrader(key: &Keypair, gater: Arc<dyn ConnectionGater>) -> Upgrader {
+    upgrader_with(key, gater, Limits::default())
+}
+
+fn upgrader_with(key: &Keypair, gater: Arc<dyn ConnectionGater>, limits: Limits) -> Upgrader {
     let muxers: Vec<Arc<dyn MuxerUpgrade>> = vec![Arc::new(YamuxConfig::default())];
     Upgrader::new(
         Arc::new(NoiseConfig::new(key.clone())),
         muxers,
         gater,
-        Limits::default(),
+        limits,
     )
+}
+
+/// A raw connection over one end of an in-memory pipe.
+fn pipe_raw(io: tokio::io::DuplexStream) -> RawConn {
+    RawConn {
+        io: Box::new(io),
+        local_addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+        remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
+    }
 }
 
 /// A gater that denies at one checkpoint and counts every call.
@@ -253,32 +268,151 @@ async fn secured_and_upgraded_checkpoints_refuse_on_both_sides() {
 
 #[tokio::test(start_paused = true)]
 async fn silent_remote_times_out_each_step() {
-    // Responder: the remote never says anything.
     let k = Keypair::generate_secp256k1();
+    let limits = Limits::default();
     let u = upgrader(&k, Arc::new(AllowAll));
+    let elapsed = |since: tokio::time::Instant| since.elapsed();
+
+    // Responder, the remote never says anything: closed at the header
+    // deadline, not at the negotiation timeout.
     let (a, _b) = tokio::io::duplex(1024);
-    let raw = RawConn {
-        io: Box::new(a),
-        local_addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
-        remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
-    };
-    let err = u.upgrade_inbound(raw).await.unwrap_err();
+    let start = tokio::time::Instant::now();
+    let err = u.upgrade_inbound(pipe_raw(a)).await.unwrap_err();
+    assert!(
+        matches!(err, UpgradeError::Timeout(Step::Header)),
+        "{err:?}"
+    );
+    assert_eq!(elapsed(start), limits.inbound_header_timeout);
+    assert_eq!(err.blame(), Blame::Local);
+
+    // The header arrives at once, then nothing: the negotiation timeout.
+    let (a, mut b) = tokio::io::duplex(1024);
+    b.write_all(b"\x13/multistream/1.0.0\n").await.unwrap();
+    let start = tokio::time::Instant::now();
+    let err = u.upgrade_inbound(pipe_raw(a)).await.unwrap_err();
     assert!(
         matches!(err, UpgradeError::Timeout(Step::SecurityNegotiation)),
         "{err:?}"
     );
+    assert_eq!(elapsed(start), limits.negotiation_timeout);
+
+    // Header, `/noise`, then no Noise message: the per-message deadline.
+    let (a, mut b) = tokio::io::duplex(1024);
+    b.write_all(b"\x13/multistream/1.0.0\n\x07/noise\n")
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let err = u.upgrade_inbound(pipe_raw(a)).await.unwrap_err();
+    assert!(
+        matches!(err, UpgradeError::Timeout(Step::SecurityMessage)),
+        "{err:?}"
+    );
+    assert_eq!(elapsed(start), limits.handshake_message_timeout);
 
     // Initiator: the lazy proposal and Noise msg1 go out; nothing comes back.
     let (a, _b) = tokio::io::duplex(1024);
-    let raw = RawConn {
-        io: Box::new(a),
-        local_addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
-        remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
+    let start = tokio::time::Instant::now();
+    let err = u.upgrade_outbound(pipe_raw(a), None).await.unwrap_err();
+    assert!(
+        matches!(err, UpgradeError::Timeout(Step::SecurityMessage)),
+        "{err:?}"
+    );
+    assert_eq!(elapsed(start), limits.handshake_message_timeout);
+
+    // With a per-message deadline longer than the whole handshake's, the
+    // latter ends it.
+    let long = Limits {
+        handshake_message_timeout: Duration::from_secs(60),
+        ..Limits::default()
     };
-    let err = u.upgrade_outbound(raw, None).await.unwrap_err();
+    let u = upgrader_with(&k, Arc::new(AllowAll), long.clone());
+    let (a, _b) = tokio::io::duplex(1024);
+    let start = tokio::time::Instant::now();
+    let err = u.upgrade_outbound(pipe_raw(a), None).await.unwrap_err();
     assert!(
         matches!(err, UpgradeError::Timeout(Step::SecurityHandshake)),
         "{err:?}"
+    );
+    assert_eq!(elapsed(start), long.security_timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_header_trickled_slower_than_its_deadline_is_cut_there() {
+    let k = Keypair::generate_secp256k1();
+    let limits = Limits::default();
+    let u = upgrader(&k, Arc::new(AllowAll));
+    let (a, mut b) = tokio::io::duplex(1024);
+    tokio::spawn(async move {
+        for byte in b"\x13/multistream/1.0.0\n" {
+            if b.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        // Keep the pipe open.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    });
+    let start = tokio::time::Instant::now();
+    let err = u.upgrade_inbound(pipe_raw(a)).await.unwrap_err();
+    assert!(
+        matches!(err, UpgradeError::Timeout(Step::Header)),
+        "{err:?}"
+    );
+    assert_eq!(start.elapsed(), limits.inbound_header_timeout);
+}
+
+/// Records the stages an upgrade enters; stops it at `stop_at`.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<Stage>>,
+    stop_at: Option<Stage>,
+}
+
+impl UpgradeObserver for Recorder {
+    fn enter(&self, stage: Stage) -> bool {
+        self.seen.lock().unwrap().push(stage);
+        self.stop_at != Some(stage)
+    }
+}
+
+#[tokio::test]
+async fn the_observer_sees_each_stage_and_can_stop_an_unsecured_upgrade() {
+    let (kl, kd) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let listener = upgrader(&kl, Arc::new(AllowAll));
+    let dialer = upgrader(&kd, Arc::new(AllowAll));
+
+    // An honest upgrade: every stage after admission, in order.
+    let rec = Recorder::default();
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (inbound, outbound) = tokio::join!(
+        listener.upgrade_inbound_observed(pipe_raw(a), &rec),
+        dialer.upgrade_outbound(pipe_raw(b), None)
+    );
+    inbound.unwrap();
+    outbound.unwrap();
+    assert_eq!(
+        *rec.seen.lock().unwrap(),
+        [Stage::Negotiating, Stage::Securing, Stage::Muxing]
+    );
+
+    // Stopped when entering the security handshake: no Noise work, and the
+    // dialer's handshake fails.
+    let rec = Recorder {
+        stop_at: Some(Stage::Securing),
+        ..Recorder::default()
+    };
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (inbound, outbound) = tokio::join!(
+        listener.upgrade_inbound_observed(pipe_raw(a), &rec),
+        dialer.upgrade_outbound(pipe_raw(b), None)
+    );
+    let err = inbound.unwrap_err();
+    assert!(matches!(err, UpgradeError::Stopped), "{err:?}");
+    assert_eq!(err.blame(), Blame::Local);
+    assert!(outbound.is_err());
+    assert_eq!(
+        *rec.seen.lock().unwrap(),
+        [Stage::Negotiating, Stage::Securing]
     );
 }
 

@@ -13,6 +13,16 @@ pub struct Limits {
     pub negotiation_timeout: Duration,
     /// Longest time the security handshake may take. Default 10 s.
     pub security_timeout: Duration,
+    /// Longest time an inbound connection may take to deliver a complete, valid multistream
+    /// header (`/multistream/1.0.0`), counted from the start of the upgrade. A real dialer
+    /// sends it with its first write; a silent or trickling connection is closed at this
+    /// deadline instead of holding a pending slot for the whole negotiation timeout.
+    /// Default 2 s.
+    pub inbound_header_timeout: Duration,
+    /// Longest wait for the remote's next security-handshake message, counted from our last
+    /// write of that handshake (or its start): a handshake stalling between messages is
+    /// closed. [`Limits::security_timeout`] still bounds the whole handshake. Default 5 s.
+    pub handshake_message_timeout: Duration,
     /// Per-connection muxer limits.
     pub mux: MuxLimits,
 }
@@ -22,6 +32,8 @@ impl Default for Limits {
         Limits {
             negotiation_timeout: Duration::from_secs(10),
             security_timeout: Duration::from_secs(10),
+            inbound_header_timeout: Duration::from_secs(2),
+            handshake_message_timeout: Duration::from_secs(5),
             mux: MuxLimits::default(),
         }
     }
