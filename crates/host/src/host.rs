@@ -1,11 +1,12 @@
 //! The host: configuration, the cheap-to-clone handle, and the pool behind it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use plexus_conn::{Connection, UpgradeError, Upgrader};
+use plexus_conn::{Connection, Stage, UpgradeError, UpgradeObserver, Upgrader};
 use plexus_core::{
     BoxStream, ConnInfo, ConnectionGater, Direction, MuxError, MuxedConn, MuxerUpgrade, PeerId,
     PendingInbound, PublicKey, Transport, Verdict,
@@ -14,9 +15,10 @@ use plexus_identity::Keypair;
 use plexus_multiaddr::{Multiaddr, Protocol};
 use plexus_multistream as mss;
 use plexus_noise::NoiseConfig;
-use plexus_tcp::TcpTransport;
+use plexus_tcp::{TcpConfig, TcpTransport};
 use plexus_yamux::YamuxConfig;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::bans::BanList;
@@ -24,6 +26,7 @@ use crate::error::{AlreadyRegistered, AttemptError, DialError, HostError, OpenEr
 use crate::gate::{GateShared, HostGate};
 use crate::limits::{HandlerOpts, HostLimits};
 use crate::metrics::HostMetrics;
+use crate::pending::{PendingLimits, PendingTable};
 use crate::stream::{Guarded, Handler, InboundStream, Incoming, Muxed};
 
 /// How often expired bans and backoff entries are pruned.
@@ -55,6 +58,9 @@ pub struct HostConfig {
     pub dial_ranker: Option<Arc<dyn DialRanker>>,
     /// Our agent version (for identify). Default `plexus/<crate version>`.
     pub agent_version: String,
+    /// TCP settings, for listening and dialing (e.g.
+    /// [`TcpConfig::outbound_bind_ip`]). Default [`TcpConfig::default`].
+    pub tcp: TcpConfig,
 }
 
 impl HostConfig {
@@ -68,6 +74,7 @@ impl HostConfig {
             gater: None,
             dial_ranker: None,
             agent_version: format!("plexus/{}", env!("CARGO_PKG_VERSION")),
+            tcp: TcpConfig::default(),
         }
     }
 }
@@ -192,7 +199,7 @@ pub(crate) struct Inner {
     events: broadcast::Sender<HostEvent>,
     shutdown: watch::Sender<bool>,
     pending_out: Arc<Semaphore>,
-    pending_in: AtomicUsize,
+    pending_in: Mutex<PendingTable<AbortHandle>>,
     mss: mss::Config,
     next_id: AtomicU64,
 }
@@ -206,12 +213,43 @@ impl ShutdownSignal {
     }
 }
 
-/// Releases a pending inbound slot.
-struct PendingInGuard(Arc<Inner>);
+/// A pending inbound connection's place in the table: reports its stages
+/// (refusing to go on once evicted) and releases the slot when dropped.
+struct PendingSlot {
+    inner: Arc<Inner>,
+    id: u64,
+}
 
-impl Drop for PendingInGuard {
+impl UpgradeObserver for PendingSlot {
+    fn enter(&self, stage: Stage) -> bool {
+        let old = self.inner.pending_lock().set_stage(self.id, stage);
+        match old {
+            Some(old) => {
+                let m = &self.inner.gate_shared.metrics;
+                m.pending_left(old);
+                m.pending_entered(stage);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for PendingSlot {
     fn drop(&mut self) {
-        self.0.pending_in.fetch_sub(1, Ordering::AcqRel);
+        let gone = self.inner.pending_lock().remove(self.id);
+        if let Some(e) = gone {
+            self.inner.gate_shared.metrics.pending_left(e.stage);
+        }
+    }
+}
+
+/// The IP of a transport address (its first component), if it has one.
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) => Some(IpAddr::V4(*ip)),
+        Protocol::Ip6(ip) => Some(IpAddr::V6(*ip)),
+        _ => None,
     }
 }
 
@@ -251,7 +289,7 @@ impl Host {
             gate.clone(),
             limits.upgrade_limits(),
         );
-        let transport = TcpTransport::default();
+        let transport = TcpTransport::new(cfg.tcp);
         let mut listeners = Vec::with_capacity(cfg.listen.len());
         for addr in cfg.listen {
             let l = transport
@@ -263,6 +301,12 @@ impl Host {
         let listen_addrs: Vec<Multiaddr> =
             listeners.iter().map(|l| l.local_addr().clone()).collect();
         let (events, _) = broadcast::channel(limits.event_capacity.max(1));
+        let pending_limits = PendingLimits {
+            max: limits.max_pending_inbound,
+            per_ip: limits.max_pending_inbound_per_ip,
+            per_ipv4_24: limits.max_pending_inbound_per_ipv4_24,
+            per_ipv6_64: limits.max_pending_inbound_per_ipv6_64,
+        };
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             local_peer,
@@ -279,7 +323,7 @@ impl Host {
             state: Mutex::new(State::default()),
             events,
             shutdown,
-            pending_in: AtomicUsize::new(0),
+            pending_in: Mutex::new(PendingTable::new(pending_limits)),
             mss: mss::Config::default(),
             next_id: AtomicU64::new(1),
         });
@@ -541,6 +585,10 @@ impl Host {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending_lock(&self) -> MutexGuard<'_, PendingTable<AbortHandle>> {
+        self.pending_in.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn next_id(&self) -> u64 {
@@ -929,8 +977,11 @@ impl Inner {
         }
     }
 
-    /// An inbound connection the OS accepted: gate it before any byte is read,
-    /// then upgrade it in its own task.
+    /// An inbound connection the OS accepted: gate it before any byte is read
+    /// (ban list, peer cap, the application, then the pending table's
+    /// per-source caps; a full table evicts a connection that has not
+    /// completed Noise), then upgrade it in its own task. Works on any
+    /// transport's [`PendingInbound`].
     fn on_pending(self: &Arc<Self>, pending: Box<dyn PendingInbound>) {
         if let Verdict::Deny(reason) = self
             .gate
@@ -940,29 +991,48 @@ impl Inner {
             pending.refuse();
             return;
         }
-        let prev = self.pending_in.fetch_add(1, Ordering::AcqRel);
-        let guard = PendingInGuard(self.clone());
-        if prev >= self.limits.max_pending_inbound {
-            drop(guard);
-            self.gate_shared.metrics.refusal("pending_cap", "accept");
-            pending.refuse();
-            return;
-        }
         let metrics = &self.gate_shared.metrics;
+        let source = ip_of(pending.remote_addr());
+        let mut table = self.pending_lock();
+        let admitted = match table.admit(source) {
+            Ok(a) => a,
+            Err(refusal) => {
+                drop(table);
+                tracing::trace!(remote = %pending.remote_addr(), reason = refusal.label(), "refused at accept");
+                metrics.refusal(refusal.label(), "accept");
+                pending.refuse();
+                return;
+            }
+        };
+        metrics.pending_entered(Stage::AwaitingHeader);
+        let victim = admitted.evicted.and_then(|victim| {
+            tracing::debug!(
+                stage = victim.stage.label(),
+                "pending inbound connection evicted for a newcomer"
+            );
+            metrics.pending_left(victim.stage);
+            metrics.pending_evicted(victim.stage);
+            victim.handle
+        });
         metrics.handshake_started(Direction::Inbound);
+        let slot = PendingSlot {
+            inner: self.clone(),
+            id: admitted.id,
+        };
         let inner = self.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
+        let task = tokio::spawn(async move {
+            let slot = slot;
             let mut sd = inner.shutdown_signal();
             let start = Instant::now();
             let upgrade = async {
                 let raw = pending.finish().await?;
-                inner.upgrader.upgrade_inbound(raw).await
+                inner.upgrader.upgrade_inbound_observed(raw, &slot).await
             };
             let res = tokio::select! {
                 r = upgrade => r,
                 _ = sd.wait() => return,
             };
+            drop(slot);
             let metrics = &inner.gate_shared.metrics;
             match res {
                 Ok(conn) => {
@@ -970,13 +1040,20 @@ impl Inner {
                     let _ = inner.add_connection(conn);
                 }
                 Err(e) => {
-                    if !matches!(e, UpgradeError::Denied { .. }) {
+                    if !matches!(e, UpgradeError::Denied { .. } | UpgradeError::Stopped) {
                         metrics.handshake_failed(Direction::Inbound);
                     }
                     tracing::debug!(error = %e, blame = %e.blame(), "inbound upgrade failed");
                 }
             }
         });
+        table.set_handle(admitted.id, task.abort_handle());
+        drop(table);
+        // Outside the table's lock: the evicted entry is already gone from the
+        // table; dropping its task's future closes its connection.
+        if let Some(h) = victim {
+            h.abort();
+        }
     }
 
     /// Negotiate an inbound stream's protocol and hand it to its handler.

@@ -22,6 +22,15 @@
 //! `secured`, after Noise and before the muxer. Every refusal is counted in
 //! [`HostMetrics`] by reason and checkpoint.
 //!
+//! # Pending handshakes
+//! Inbound connections past `accept` and not yet upgraded sit in a bounded
+//! table ([`HostLimits::max_pending_inbound`]) with per-IP and per-subnet
+//! caps checked at accept. When it is full, a newcomer evicts the oldest
+//! connection that has not completed Noise (from the source holding the most
+//! slots). Deadlines by progress ([`HostLimits::inbound_header_timeout`],
+//! [`HostLimits::handshake_message_timeout`]) close connections that do no
+//! work. The policy sits on the transport-independent accept path.
+//!
 //! # One connection per peer
 //! With [`HostLimits::max_connections_per_peer`] = 1 (the default), when a
 //! second connection to a connected peer is established (both sides dialed
@@ -36,14 +45,18 @@ mod gate;
 mod host;
 mod limits;
 mod metrics;
+mod pending;
 mod stream;
 
 pub use bans::BanList;
 pub use error::{AlreadyRegistered, AttemptError, DialError, HostError, OpenError};
 pub use host::{DialRanker, Events, Host, HostConfig, HostEvent};
 pub use limits::{HandlerOpts, HostLimits};
-pub use metrics::{CHECKPOINTS, HostMetrics, REFUSAL_REASONS, STREAM_RESET_REASONS};
+pub use metrics::{
+    CHECKPOINTS, HostMetrics, PENDING_STATES, REFUSAL_REASONS, STREAM_RESET_REASONS,
+};
 pub use plexus_core::{BoxStream, ConnInfo, Direction, PeerId, PublicKey};
 pub use plexus_identity::Keypair;
 pub use plexus_multiaddr::Multiaddr;
+pub use plexus_tcp::TcpConfig;
 pub use stream::{InboundStream, Incoming};

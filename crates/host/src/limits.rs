@@ -36,7 +36,27 @@ pub struct HostLimits {
     /// (multistream, Noise, muxer) has not finished. Beyond it new inbound
     /// connections are refused at accept (reason `pending_cap`), before any
     /// byte is read. Default 64.
+    ///
+    /// When the table is full a newcomer (within its per-source caps) does
+    /// not get refused while some pending connection has not completed its
+    /// security handshake: the oldest such connection, from the source
+    /// holding the most slots, is evicted (closed) to make room. Only when
+    /// every pending connection completed Noise is the newcomer refused
+    /// (`pending_cap`). A connection that completed Noise is never evicted.
     pub max_pending_inbound: usize,
+    /// Pending inbound handshakes from one remote IP. The next one from that
+    /// IP is refused at accept (reason `pending_ip_cap`) before any byte is
+    /// read. One IP cannot take the whole pending table; honest nodes behind
+    /// one NAT rarely handshake more than a few at once. Default 8.
+    pub max_pending_inbound_per_ip: usize,
+    /// Pending inbound handshakes from one IPv4 /24 (IPv4-mapped IPv6
+    /// addresses count as IPv4). Beyond it: refused at accept
+    /// (`pending_subnet_cap`). Default 16.
+    pub max_pending_inbound_per_ipv4_24: usize,
+    /// Pending inbound handshakes from one IPv6 /64 (what one host or one
+    /// customer is usually given). Beyond it: refused at accept
+    /// (`pending_subnet_cap`). Default 16.
+    pub max_pending_inbound_per_ipv6_64: usize,
     /// Outbound dial attempts (TCP connect plus handshake) running at once.
     /// Further attempts wait for a slot (within their dial timeout).
     /// Default 32.
@@ -66,6 +86,14 @@ pub struct HostLimits {
     pub negotiation_timeout: Duration,
     /// Longest security (Noise) handshake. Default 10 s.
     pub security_timeout: Duration,
+    /// An inbound connection that has not delivered a complete, valid
+    /// multistream header this long after the upgrade started is closed (a
+    /// real dialer sends it with its first write). Default 2 s.
+    pub inbound_header_timeout: Duration,
+    /// Longest wait for the remote's next security-handshake message, from
+    /// our last handshake write (or the handshake's start): a Noise handshake
+    /// stalling between messages is closed. Default 5 s.
+    pub handshake_message_timeout: Duration,
     /// Longest multistream negotiation of a stream, inbound (the listener
     /// side) and outbound (`new_stream` with several protocols; opening the
     /// stream counts too). Default 10 s.
@@ -104,6 +132,9 @@ impl Default for HostLimits {
     fn default() -> Self {
         HostLimits {
             max_pending_inbound: 64,
+            max_pending_inbound_per_ip: 8,
+            max_pending_inbound_per_ipv4_24: 16,
+            max_pending_inbound_per_ipv6_64: 16,
             max_pending_outbound: 32,
             max_inbound_connections: 160,
             max_outbound_connections: 80,
@@ -112,6 +143,8 @@ impl Default for HostLimits {
             default_handler: HandlerOpts::default(),
             negotiation_timeout: Duration::from_secs(10),
             security_timeout: Duration::from_secs(10),
+            inbound_header_timeout: Duration::from_secs(2),
+            handshake_message_timeout: Duration::from_secs(5),
             stream_negotiation_timeout: Duration::from_secs(10),
             max_negotiating_streams: 32,
             dial_timeout: Duration::from_secs(15),
@@ -132,6 +165,8 @@ impl HostLimits {
         Limits {
             negotiation_timeout: self.negotiation_timeout,
             security_timeout: self.security_timeout,
+            inbound_header_timeout: self.inbound_header_timeout,
+            handshake_message_timeout: self.handshake_message_timeout,
             mux: self.mux.clone(),
         }
     }

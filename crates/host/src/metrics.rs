@@ -1,7 +1,7 @@
 //! [`HostMetrics`]: prometheus-client metrics of the host, also readable
 //! directly (tests, status pages).
 
-use plexus_conn::Checkpoint;
+use plexus_conn::{Checkpoint, Stage};
 use plexus_core::Direction;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -23,8 +23,15 @@ pub const REFUSAL_REASONS: &[&str] = &[
     "banned_ip",
     // established inbound connections at `HostLimits::max_inbound_connections`
     "peer_cap",
-    // pending inbound handshakes at `HostLimits::max_pending_inbound`
+    // pending inbound handshakes at `HostLimits::max_pending_inbound`, every one
+    // of them past its security handshake (so none could be evicted)
     "pending_cap",
+    // pending inbound handshakes from the remote IP at
+    // `HostLimits::max_pending_inbound_per_ip`
+    "pending_ip_cap",
+    // pending inbound handshakes from the remote's IPv4 /24 or IPv6 /64 at
+    // `HostLimits::max_pending_inbound_per_ipv4_24` / `_per_ipv6_64`
+    "pending_subnet_cap",
     // established outbound connections at `HostLimits::max_outbound_connections`
     "outbound_cap",
     // connections to one peer beyond `HostLimits::max_connections_per_peer` (> 1)
@@ -35,6 +42,11 @@ pub const REFUSAL_REASONS: &[&str] = &[
 
 /// Every checkpoint label of `refusals_total`.
 pub const CHECKPOINTS: &[&str] = &["peer_dial", "addr_dial", "accept", "secured", "upgraded"];
+
+/// Every `state` label of `pending_handshakes` and `pending_evictions_total`:
+/// no valid multistream header yet, negotiating the security protocol, in the
+/// security handshake, secured (gating and muxer negotiation).
+pub const PENDING_STATES: &[&str] = &["awaiting_first_byte", "negotiating", "securing", "muxing"];
 
 /// Every reason label of `streams_reset_total`.
 pub const STREAM_RESET_REASONS: &[&str] = &[
@@ -90,6 +102,8 @@ pub struct HostMetrics {
     dial_failures: Counter,
     bytes_read: Counter,
     bytes_written: Counter,
+    pending: Family<L1, Gauge>,
+    evictions: Family<L1, Counter>,
 }
 
 impl Default for HostMetrics {
@@ -107,6 +121,8 @@ impl Default for HostMetrics {
             dial_failures: Counter::default(),
             bytes_read: Counter::default(),
             bytes_written: Counter::default(),
+            pending: Family::default(),
+            evictions: Family::default(),
         }
     }
 }
@@ -170,6 +186,16 @@ impl HostMetrics {
             "dial_failures",
             "Dial attempts (one address each) that failed",
             self.dial_failures.clone(),
+        );
+        r.register(
+            "pending_handshakes",
+            "Inbound connections past accept whose upgrade has not finished, by state",
+            self.pending.clone(),
+        );
+        r.register(
+            "pending_evictions",
+            "Pending inbound connections evicted to make room for a newcomer, by the state they were in",
+            self.evictions.clone(),
         );
         r.register(
             "stream_bytes_read",
@@ -245,6 +271,18 @@ impl HostMetrics {
         }
     }
 
+    pub(crate) fn pending_entered(&self, s: Stage) {
+        self.pending.get_or_create(&[("state", s.label())]).inc();
+    }
+
+    pub(crate) fn pending_left(&self, s: Stage) {
+        self.pending.get_or_create(&[("state", s.label())]).dec();
+    }
+
+    pub(crate) fn pending_evicted(&self, s: Stage) {
+        self.evictions.get_or_create(&[("state", s.label())]).inc();
+    }
+
     pub(crate) fn dial_failed(&self) {
         self.dial_failures.inc();
     }
@@ -312,6 +350,39 @@ impl HostMetrics {
             .map_or(0, |m| m.get())
     }
 
+    /// Pending inbound handshakes in `state` (one of [`PENDING_STATES`]) now.
+    pub fn pending_handshakes(&self, state: &str) -> i64 {
+        let Some(s) = static_of(PENDING_STATES, state) else {
+            return 0;
+        };
+        self.pending.get(&[("state", s)]).map_or(0, |m| m.get())
+    }
+
+    /// Pending inbound handshakes now, every state together.
+    pub fn pending_handshakes_total(&self) -> i64 {
+        PENDING_STATES
+            .iter()
+            .map(|s| self.pending_handshakes(s))
+            .sum()
+    }
+
+    /// Pending inbound connections evicted while in `state` (one of
+    /// [`PENDING_STATES`]).
+    pub fn pending_evictions(&self, state: &str) -> u64 {
+        let Some(s) = static_of(PENDING_STATES, state) else {
+            return 0;
+        };
+        self.evictions.get(&[("state", s)]).map_or(0, |m| m.get())
+    }
+
+    /// Pending inbound connections evicted, every state together.
+    pub fn pending_evictions_total(&self) -> u64 {
+        PENDING_STATES
+            .iter()
+            .map(|s| self.pending_evictions(s))
+            .sum()
+    }
+
     /// Outbound streams opened.
     pub fn streams_opened(&self) -> u64 {
         self.streams_opened.get()
@@ -361,6 +432,11 @@ mod tests {
         m.refusal("app", "secured");
         m.connection_opened(Direction::Inbound);
         m.handshake_done(Direction::Outbound, 0.01);
+        m.pending_entered(Stage::AwaitingHeader);
+        m.pending_entered(Stage::AwaitingHeader);
+        m.pending_left(Stage::AwaitingHeader);
+        m.pending_entered(Stage::Securing);
+        m.pending_evicted(Stage::Negotiating);
         let mut reg = Registry::default();
         m.register(&mut reg);
         let mut out = String::new();
@@ -382,5 +458,22 @@ mod tests {
         assert_eq!(m.refusals_at_checkpoint("accept"), 2);
         assert_eq!(m.refusals("no such reason"), 0);
         assert_eq!(m.handshakes_completed(Direction::Outbound), 1);
+        assert!(
+            out.contains(r#"plexus_host_pending_handshakes{state="awaiting_first_byte"} 1"#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"plexus_host_pending_evictions_total{state="negotiating"} 1"#),
+            "{out}"
+        );
+        assert_eq!(m.pending_handshakes("securing"), 1);
+        assert_eq!(m.pending_handshakes_total(), 2);
+        assert_eq!(m.pending_evictions_total(), 1);
+        m.refusal("pending_ip_cap", "accept");
+        assert_eq!(m.refusals_at("pending_ip_cap", "accept"), 1);
+        assert_eq!(m.refusals_at_checkpoint("accept"), 3);
+        for s in Stage::ALL {
+            assert!(PENDING_STATES.contains(&s.label()));
+        }
     }
 }

@@ -494,21 +494,37 @@ async fn at_the_peer_cap_new_inbound_is_refused_before_noise() {
 }
 
 #[tokio::test]
-async fn at_the_pending_cap_new_inbound_is_refused_before_noise() {
+async fn at_the_pending_cap_a_newcomer_evicts_a_silent_connection() {
     let server = host_with(|c| c.limits.max_pending_inbound = 1).await;
     // A raw TCP connection that never speaks holds the only pending slot.
     let sa = server.listen_addrs()[0].to_tcp_socket_addr().unwrap();
-    let _silent = tokio::net::TcpStream::connect(sa).await.unwrap();
+    let mut silent = tokio::net::TcpStream::connect(sa).await.unwrap();
     let m = server.metrics().clone();
     until("the silent connection is pending", || {
         m.handshakes_started(Direction::Inbound) == 1
     })
     .await;
 
+    // The newcomer is not refused: the silent connection (no Noise done)
+    // makes room for it.
     let client = host().await;
-    assert!(client.connect(vec![addr_of(&server)]).await.is_err());
-    assert_eq!(m.refusals_at("pending_cap", "accept"), 1);
-    assert_eq!(m.handshakes_started(Direction::Inbound), 1);
+    client.connect(vec![addr_of(&server)]).await.unwrap();
+    assert_eq!(m.pending_evictions("awaiting_first_byte"), 1);
+    assert_eq!(m.refusals_at("pending_cap", "accept"), 0);
+    assert_eq!(m.handshakes_started(Direction::Inbound), 2);
+    // It is closed (the listener's multistream header may arrive first).
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(WAIT, async {
+        while let Ok(n) = silent.read(&mut buf).await
+            && n > 0
+        {}
+    })
+    .await
+    .expect("the evicted connection is closed");
+    until("no pending handshake left", || {
+        m.pending_handshakes_total() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
