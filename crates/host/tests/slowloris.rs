@@ -229,28 +229,7 @@ async fn a_trickling_header_or_a_stalled_noise_handshake_is_closed_at_its_deadli
     // deadline, far before the 10 s negotiation timeout.
     let mut s = raw_from("127.0.0.3", sock_of(&server)).await.unwrap();
     let start = Instant::now();
-    let (mut r, mut w) = s.split();
-    let trickle = async {
-        for b in HEADER {
-            if w.write_all(&[*b]).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    };
-    let closed = async {
-        let mut buf = [0u8; 64];
-        loop {
-            match r.read(&mut buf).await {
-                Ok(0) | Err(_) => return start.elapsed(),
-                Ok(_) => {}
-            }
-        }
-    };
-    let t = tokio::select! {
-        t = closed => t,
-        _ = trickle => panic!("the whole header was accepted"),
-    };
+    let t = trickle_until_closed(&mut s, HEADER, Duration::from_secs(1), start).await;
     assert!(
         t >= header_deadline && t < header_deadline + Duration::from_secs(1),
         "closed after {t:?}"
@@ -271,28 +250,11 @@ async fn a_trickling_header_or_a_stalled_noise_handshake_is_closed_at_its_deadli
         m.pending_handshakes("securing") == 1
     })
     .await;
-    let (mut r, mut w) = s.split();
-    let trickle = async {
-        for b in [0u8, 32].into_iter().chain(std::iter::repeat_n(9u8, 32)) {
-            if w.write_all(&[b]).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    };
-    let closed = async {
-        let mut buf = [0u8; 64];
-        loop {
-            match r.read(&mut buf).await {
-                Ok(0) | Err(_) => return start.elapsed(),
-                Ok(_) => {}
-            }
-        }
-    };
-    let t = tokio::select! {
-        t = closed => t,
-        _ = trickle => panic!("the whole first message was accepted"),
-    };
+    let msg1: Vec<u8> = [0u8, 32]
+        .into_iter()
+        .chain(std::iter::repeat_n(9u8, 32))
+        .collect();
+    let t = trickle_until_closed(&mut s, &msg1, Duration::from_millis(300), start).await;
     assert!(
         t >= message_deadline && t < message_deadline + Duration::from_secs(1),
         "closed after {t:?}"
@@ -473,5 +435,38 @@ async fn measure_lockout_from_another_ip() {
         );
         client.shutdown().await;
         drop(silent);
+    }
+}
+
+/// Write `bytes` one at a time, `every` apart, while reading; returns how long
+/// after `start` the listener closed the connection. Panics if every byte was
+/// written without the connection being closed.
+async fn trickle_until_closed(
+    s: &mut tokio::net::TcpStream,
+    bytes: &[u8],
+    every: Duration,
+    start: Instant,
+) -> Duration {
+    let (mut r, mut w) = s.split();
+    let trickle = async {
+        for b in bytes {
+            if w.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(every).await;
+        }
+    };
+    let closed = async {
+        let mut buf = [0u8; 64];
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return start.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        t = closed => t,
+        _ = trickle => panic!("every trickled byte was accepted"),
     }
 }
