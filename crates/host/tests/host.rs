@@ -1,13 +1,14 @@
 //! Host behaviour over loopback TCP: streams, handlers and their limits,
 //! gating and refusal counters, simultaneous dials, backoff, dial ranking.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plexus_core::{ConnectionGater, DenyReason, Direction, PeerId, Verdict};
 use plexus_host::{
-    DialError, DialRanker, Events, HandlerOpts, Host, HostConfig, HostEvent, InboundStream,
-    Incoming, OpenError,
+    DialError, DialRanker, Events, HandlerOpts, Host, HostConfig, HostEvent, OpenError,
 };
 use plexus_identity::Keypair;
 use plexus_multiaddr::{Multiaddr, Protocol};
@@ -32,22 +33,6 @@ async fn host() -> Host {
 /// The host's listen address with its `/p2p` suffix.
 fn addr_of(h: &Host) -> Multiaddr {
     h.listen_addrs()[0].clone().with(Protocol::P2p(h.peer_id()))
-}
-
-/// Serve `incoming` with an echo: each stream's bytes are sent back, then the
-/// stream is closed.
-fn serve_echo(mut incoming: Incoming) {
-    tokio::spawn(async move {
-        while let Some(s) = incoming.next().await {
-            tokio::spawn(echo(s));
-        }
-    });
-}
-
-async fn echo(s: InboundStream) {
-    let (mut r, mut w) = tokio::io::split(s.stream);
-    let _ = tokio::io::copy(&mut r, &mut w).await;
-    let _ = w.shutdown().await;
 }
 
 /// Send `msg` on a new `protocols` stream to `peer`, half-close, read the
@@ -110,8 +95,8 @@ async fn closed_addr() -> Multiaddr {
 async fn two_hosts_connect_and_stream_both_ways() {
     let a = host().await;
     let b = host().await;
-    serve_echo(a.handle(ECHO, HandlerOpts::default()).unwrap());
-    serve_echo(b.handle(ECHO, HandlerOpts::default()).unwrap());
+    support::serve_echo(a.handle(ECHO, HandlerOpts::default()).unwrap());
+    support::serve_echo(b.handle(ECHO, HandlerOpts::default()).unwrap());
     assert_eq!(b.protocols(), vec![ECHO.to_owned()]);
     let mut ea = a.events();
     let mut eb = b.events();
@@ -153,7 +138,7 @@ async fn two_hosts_connect_and_stream_both_ways() {
 async fn new_stream_dials_from_the_address_book_once() {
     let a = host().await;
     let b = host().await;
-    serve_echo(b.handle(ECHO, HandlerOpts::default()).unwrap());
+    support::serve_echo(b.handle(ECHO, HandlerOpts::default()).unwrap());
     let peer = b.peer_id();
 
     // Unknown peer, no address: a dial error, not a hang.
@@ -333,7 +318,7 @@ async fn dropping_incoming_unregisters_the_protocol() {
     assert!(err.to_string().contains(ECHO), "{err}");
 
     // It can be registered again.
-    serve_echo(b.handle(ECHO, HandlerOpts::default()).unwrap());
+    support::serve_echo(b.handle(ECHO, HandlerOpts::default()).unwrap());
     assert_eq!(round_trip(&a, b.peer_id(), &[ECHO], b"back").await, b"back");
 }
 
@@ -461,7 +446,7 @@ async fn the_application_gater_runs_after_the_built_in_one() {
 #[tokio::test]
 async fn at_the_peer_cap_new_inbound_is_refused_before_noise() {
     let server = host_with(|c| c.limits.max_inbound_connections = 2).await;
-    serve_echo(server.handle(ECHO, HandlerOpts::default()).unwrap());
+    support::serve_echo(server.handle(ECHO, HandlerOpts::default()).unwrap());
     let mut es = server.events();
     let c1 = host().await;
     let c2 = host().await;
@@ -531,8 +516,8 @@ async fn at_the_pending_cap_a_newcomer_evicts_a_silent_connection() {
 async fn simultaneous_dials_end_in_exactly_one_connection() {
     let a = host().await;
     let b = host().await;
-    serve_echo(a.handle(ECHO, HandlerOpts::default()).unwrap());
-    serve_echo(b.handle(ECHO, HandlerOpts::default()).unwrap());
+    support::serve_echo(a.handle(ECHO, HandlerOpts::default()).unwrap());
+    support::serve_echo(b.handle(ECHO, HandlerOpts::default()).unwrap());
     // Both sides keep the connection dialed by the smaller peer id.
     let a_is_smaller = a.peer_id().as_bytes() < b.peer_id().as_bytes();
     let (pa, pb) = (a.peer_id(), b.peer_id());
@@ -752,7 +737,7 @@ async fn dropping_the_last_handle_closes_connections() {
 async fn yamux_is_preferred_and_mplex_serves_peers_that_only_speak_mplex() {
     // Two default hosts: yamux.
     let (a, b) = (host().await, host().await);
-    serve_echo(b.handle("/echo/1", HandlerOpts::default()).unwrap());
+    support::serve_echo(b.handle("/echo/1", HandlerOpts::default()).unwrap());
     let conn = a.connect(vec![addr_of(&b)]).await.unwrap();
     assert_eq!(conn.muxer, "/yamux/1.0.0");
     assert_eq!(

@@ -6,11 +6,13 @@
 //!
 //! Deadlines are shortened in the configs (real sockets, so no paused time).
 
+mod support;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use plexus_core::{Direction, Role};
-use plexus_host::{HandlerOpts, Host, HostConfig, HostLimits, InboundStream, TcpConfig};
+use plexus_host::{HandlerOpts, Host, HostConfig, HostLimits, TcpConfig};
 use plexus_identity::Keypair;
 use plexus_multiaddr::{Multiaddr, Protocol};
 use plexus_multistream as mss;
@@ -31,19 +33,8 @@ async fn server_with(f: impl FnOnce(&mut HostLimits)) -> Host {
     cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     f(&mut cfg.limits);
     let h = Host::new(cfg).await.unwrap();
-    let mut incoming = h.handle(ECHO, HandlerOpts::default()).unwrap();
-    tokio::spawn(async move {
-        while let Some(s) = incoming.next().await {
-            tokio::spawn(echo(s));
-        }
-    });
+    support::serve_echo(h.handle(ECHO, HandlerOpts::default()).unwrap());
     h
-}
-
-async fn echo(s: InboundStream) {
-    let (mut r, mut w) = tokio::io::split(s.stream);
-    let _ = tokio::io::copy(&mut r, &mut w).await;
-    let _ = w.shutdown().await;
 }
 
 /// An honest plexus host whose connections leave from `ip`.

@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Instant;
 
-use bytes::BytesMut;
 use plexus_core::MuxLimits;
 use plexus_mplex::frame::{Flag, Header};
 use plexus_mplex::{Config, Core, StreamId};
@@ -21,13 +20,7 @@ fn core() -> (Core, Instant) {
 
 /// Every frame `c` sends, with `budget` bytes per `poll_transmit` call.
 fn output_in_calls(c: &mut Core, now: Instant, budget: usize) -> Vec<(Header, Vec<u8>)> {
-    let mut buf = BytesMut::new();
-    let mut chunk = BytesMut::new();
-    while c.poll_transmit(now, &mut chunk, budget) {
-        buf.extend_from_slice(&chunk);
-        chunk.clear();
-    }
-    parse(&buf)
+    parse(&plexus_testkit::pair::drain_wire_in_calls(c, now, budget))
 }
 
 #[test]

@@ -270,8 +270,14 @@ pub fn drain_events<C: MuxCore>(core: &mut C) -> Vec<C::Event> {
 
 /// Every byte `core` transmits now (in `1 MiB` calls).
 pub fn drain_wire<C: MuxCore>(core: &mut C, now: Instant) -> BytesMut {
+    drain_wire_in_calls(core, now, 1 << 20)
+}
+
+/// Every byte `core` transmits now, `budget` bytes per `poll_transmit` call
+/// (for checks that frames come out right however the budget cuts them).
+pub fn drain_wire_in_calls<C: MuxCore>(core: &mut C, now: Instant, budget: usize) -> BytesMut {
     let mut buf = BytesMut::new();
-    while core.poll_transmit(now, &mut buf, 1 << 20) {}
+    while core.poll_transmit(now, &mut buf, budget) {}
     buf
 }
 

@@ -24,13 +24,7 @@ fn dialer() -> (Core, Instant) {
 
 /// Every frame `c` sends, with `budget` bytes per `poll_transmit` call.
 fn output_in_calls(c: &mut Core, now: Instant, budget: usize) -> Vec<(Header, Vec<u8>)> {
-    let mut buf = BytesMut::new();
-    let mut chunk = BytesMut::new();
-    while c.poll_transmit(now, &mut chunk, budget) {
-        buf.extend_from_slice(&chunk);
-        chunk.clear();
-    }
-    parse(&buf)
+    parse(&plexus_testkit::pair::drain_wire_in_calls(c, now, budget))
 }
 
 /// No frame that carries payload has FIN or RST (js-libp2p applies them
