@@ -33,6 +33,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("plexus-identify", 7),
     ("plexus-ping", 7),
     ("plexus-perf", 7),
+    ("plexus-gossipsub", 7),
     ("plexus-cli", 8),
     ("plexus-interop-tests", 9),
 ];

@@ -1,0 +1,614 @@
+//! The tokio glue: runs a [`Router`] on a [`Host`].
+//!
+//! One driver task owns the router. Per peer: one outbound stream (opened when the peer
+//! connects, offering `/meshsub/1.3.0` down to `/meshsub/1.0.0`) written by a writer task
+//! that takes one frame at a time from the router, so everything not yet written stays in
+//! the router's editable queue; and the inbound stream the peer opened, read by a reader
+//! task as length-prefixed RPCs bounded by the wire limits. Readers hand decoded RPCs to the
+//! driver over a bounded channel: a peer that floods us is slowed by TCP, not buffered.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::SelectAll;
+use plexus_core::{Blame, PeerId};
+use plexus_host::{HandlerOpts, Host, HostEvent, InboundStream, Incoming};
+use plexus_multiaddr::{Multiaddr, Protocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::metrics::GossipMetrics;
+use crate::router::{Acceptance, Event, PeerConn, PublishError, Router, RouterStats, TopicStats};
+use crate::types::{MessageId, Rpc, TopicHash, Version};
+use crate::wire::{FrameDecoder, WireError, decode_rpc};
+
+/// Settings of the glue (the router's are in [`Config`]).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Inbound stream bounds per protocol. Default backlog 64, at most 2 inbound streams
+    /// per peer (one, plus its replacement while the old one closes).
+    pub handler: HandlerOpts,
+    /// Events queued for the application. When full, a new message is dropped as ignored
+    /// (counted) rather than stalling the router. Default 4096.
+    pub event_capacity: usize,
+    /// Decoded RPCs queued from all readers to the driver. Default 256.
+    pub rpc_capacity: usize,
+    /// Commands queued from handles. Default 1024.
+    pub command_capacity: usize,
+    /// The router's random seed; `None` draws one.
+    pub seed: Option<u64>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            handler: HandlerOpts {
+                backlog: 64,
+                max_inbound_per_peer: 2,
+            },
+            event_capacity: 4096,
+            rpc_capacity: 256,
+            command_capacity: 1024,
+            seed: None,
+        }
+    }
+}
+
+/// A problem with a peer's inbound stream, for the application's peer scoring.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("gossipsub stream from {peer}: {error}")]
+pub struct StreamFault {
+    /// The peer.
+    pub peer: PeerId,
+    /// Who is to blame.
+    pub blame: Blame,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// What the service tells the application: the router's events, plus stream faults.
+// A fault is rare and a message is the common case: boxing the message variant would add an
+// allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum GossipEvent {
+    /// A router event.
+    Router(Event),
+    /// A peer sent bytes we could not accept; its stream was reset.
+    StreamFault(StreamFault),
+}
+
+/// A snapshot of the router's state.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Whole-router counters.
+    pub stats: RouterStats,
+    /// Counters per topic.
+    pub topics: Vec<(TopicHash, TopicStats)>,
+    /// Mesh peers per subscribed topic.
+    pub mesh: Vec<(TopicHash, Vec<PeerId>)>,
+    /// Connected gossipsub peers.
+    pub peers: usize,
+}
+
+enum Cmd {
+    Subscribe(TopicHash, oneshot::Sender<bool>),
+    Unsubscribe(TopicHash, oneshot::Sender<bool>),
+    Publish(
+        TopicHash,
+        Bytes,
+        oneshot::Sender<Result<MessageId, PublishError>>,
+    ),
+    Validate(MessageId, Acceptance),
+    Accept(PeerId, bool),
+    AppScore(PeerId, f64),
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+enum Input {
+    Rpc(PeerId, Rpc),
+    Fault(StreamFault),
+    Opened(PeerId, Result<(Version, plexus_core::BoxStream), String>),
+    WriterIdle(PeerId),
+    WriterFailed(PeerId),
+}
+
+/// The gossipsub service. [`GossipsubService::spawn`] starts it.
+#[derive(Debug)]
+pub struct GossipsubService;
+
+impl GossipsubService {
+    /// Register the meshsub protocols on `host` and start the router.
+    ///
+    /// Returns the handle and the receiver of events (take messages from it and answer
+    /// each with [`Gossipsub::report_validation`] when [`Config::validate_messages`]).
+    /// Must be called within a tokio runtime.
+    ///
+    /// # Errors
+    /// [`plexus_host::AlreadyRegistered`] when a meshsub protocol has a handler; an invalid
+    /// configuration is reported as [`SpawnError::Config`].
+    pub fn spawn(
+        host: Host,
+        cfg: Config,
+        svc: ServiceConfig,
+        metrics: Option<GossipMetrics>,
+    ) -> Result<(Gossipsub, mpsc::Receiver<GossipEvent>), SpawnError> {
+        let seed = svc.seed.unwrap_or_else(rand::random);
+        let router = Router::new(cfg, host.peer_id(), seed, Instant::now().into_std())
+            .map_err(SpawnError::Config)?;
+        let mut incoming = SelectAll::new();
+        for v in Version::ALL {
+            let inc: Incoming = host
+                .handle(v.protocol(), svc.handler)
+                .map_err(SpawnError::Registered)?;
+            incoming.push(inc);
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(svc.command_capacity.max(1));
+        let (event_tx, event_rx) = mpsc::channel(svc.event_capacity.max(1));
+        let (input_tx, input_rx) = mpsc::channel(svc.rpc_capacity.max(1));
+        let driver = Driver {
+            events: host.events(),
+            host,
+            router,
+            writers: HashMap::new(),
+            event_tx,
+            input_tx,
+            metrics,
+            dropped_events: 0,
+        };
+        tokio::spawn(driver.run(cmd_rx, input_rx, incoming));
+        Ok((Gossipsub { cmd: cmd_tx }, event_rx))
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The configuration is invalid.
+    #[error("config: {0}")]
+    Config(#[from] crate::ConfigError),
+    /// A meshsub protocol already has a handler.
+    #[error(transparent)]
+    Registered(#[from] plexus_host::AlreadyRegistered),
+}
+
+/// A handle to the service (cheap to clone). The service stops when every handle is
+/// dropped or the host shuts down.
+#[derive(Clone, Debug)]
+pub struct Gossipsub {
+    cmd: mpsc::Sender<Cmd>,
+}
+
+/// The service stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("gossipsub service stopped")]
+pub struct Stopped;
+
+impl Gossipsub {
+    async fn ask<T>(&self, f: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(f(tx)).await.map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Subscribe to `topic`; false when already subscribed.
+    ///
+    /// # Errors
+    /// [`Stopped`].
+    pub async fn subscribe(&self, topic: impl Into<TopicHash>) -> Result<bool, Stopped> {
+        let t = topic.into();
+        self.ask(|tx| Cmd::Subscribe(t, tx)).await
+    }
+
+    /// Unsubscribe from `topic`; false when not subscribed.
+    ///
+    /// # Errors
+    /// [`Stopped`].
+    pub async fn unsubscribe(&self, topic: impl Into<TopicHash>) -> Result<bool, Stopped> {
+        let t = topic.into();
+        self.ask(|tx| Cmd::Unsubscribe(t, tx)).await
+    }
+
+    /// Publish `data` on `topic`.
+    ///
+    /// # Errors
+    /// [`Stopped`], or the router's [`PublishError`] inside.
+    pub async fn publish(
+        &self,
+        topic: impl Into<TopicHash>,
+        data: impl Into<Bytes>,
+    ) -> Result<Result<MessageId, PublishError>, Stopped> {
+        let (t, d) = (topic.into(), data.into());
+        self.ask(|tx| Cmd::Publish(t, d, tx)).await
+    }
+
+    /// The application's verdict on a received message.
+    ///
+    /// # Errors
+    /// [`Stopped`].
+    pub async fn report_validation(
+        &self,
+        id: MessageId,
+        verdict: Acceptance,
+    ) -> Result<(), Stopped> {
+        self.cmd
+            .send(Cmd::Validate(id, verdict))
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    /// Accept (or stop accepting) a peer for meshes (the seed-2 hook).
+    ///
+    /// # Errors
+    /// [`Stopped`].
+    pub async fn set_accepted(&self, peer: PeerId, accepted: bool) -> Result<(), Stopped> {
+        self.cmd
+            .send(Cmd::Accept(peer, accepted))
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    /// The application-specific score (P₅) of a peer.
+    ///
+    /// # Errors
+    /// [`Stopped`].
+    pub async fn set_application_score(&self, peer: PeerId, score: f64) -> Result<(), Stopped> {
+        self.cmd
+            .send(Cmd::AppScore(peer, score))
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    /// A snapshot of counters and meshes.
+    ///
+    /// # Errors
+    /// [`Stopped`].
+    pub async fn snapshot(&self) -> Result<Snapshot, Stopped> {
+        self.ask(Cmd::Snapshot).await
+    }
+}
+
+struct Writer {
+    tx: mpsc::Sender<Bytes>,
+    idle: bool,
+}
+
+struct Driver {
+    host: Host,
+    events: plexus_host::Events,
+    router: Router,
+    writers: HashMap<PeerId, Writer>,
+    event_tx: mpsc::Sender<GossipEvent>,
+    input_tx: mpsc::Sender<Input>,
+    metrics: Option<GossipMetrics>,
+    dropped_events: u64,
+}
+
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|p| match p {
+        Protocol::Ip4(a) => Some(IpAddr::V4(*a)),
+        Protocol::Ip6(a) => Some(IpAddr::V6(*a)),
+        _ => None,
+    })
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Cmd>,
+        mut inputs: mpsc::Receiver<Input>,
+        mut incoming: SelectAll<Incoming>,
+    ) {
+        // Peers connected before we started.
+        for peer in self.host.connected_peers() {
+            if let Some(info) = self.host.connection(&peer) {
+                self.connected(info);
+            }
+        }
+        loop {
+            let deadline = Instant::from_std(self.router.poll_timeout());
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                Some(input) = inputs.recv() => self.input(input),
+                ev = self.events.recv() => match ev {
+                    Ok(HostEvent::Connected(info)) => self.connected(info),
+                    Ok(HostEvent::Disconnected { peer, .. }) => self.disconnected(peer),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => self.reconcile(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                Some(inbound) = incoming.next() => self.inbound(inbound),
+                _ = tokio::time::sleep_until(deadline) => {
+                    let now = Instant::now().into_std();
+                    self.router.handle_timeout(now);
+                    if let Some(m) = &self.metrics {
+                        m.update(&self.router, now);
+                    }
+                }
+            }
+            self.after();
+        }
+    }
+
+    fn now(&self) -> std::time::Instant {
+        Instant::now().into_std()
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        let now = self.now();
+        match cmd {
+            Cmd::Subscribe(t, tx) => {
+                let _ = tx.send(self.router.subscribe(t, now));
+            }
+            Cmd::Unsubscribe(t, tx) => {
+                let _ = tx.send(self.router.unsubscribe(&t, now));
+            }
+            Cmd::Publish(t, d, tx) => {
+                let _ = tx.send(self.router.publish(t, d, now));
+            }
+            Cmd::Validate(id, v) => {
+                self.router.report_validation(&id, v, now);
+            }
+            Cmd::Accept(p, a) => self.router.set_accepted(p, a, now),
+            Cmd::AppScore(p, s) => {
+                self.router.set_application_score(&p, s);
+            }
+            Cmd::Snapshot(tx) => {
+                let r = &self.router;
+                let snap = Snapshot {
+                    stats: r.stats().clone(),
+                    topics: r
+                        .topic_stats()
+                        .iter()
+                        .map(|(t, s)| (t.clone(), s.clone()))
+                        .collect(),
+                    mesh: r
+                        .topics()
+                        .into_iter()
+                        .map(|t| {
+                            let m = r.mesh_peers(&t);
+                            (t, m)
+                        })
+                        .collect(),
+                    peers: r.peers().len(),
+                };
+                let _ = tx.send(snap);
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Rpc(peer, rpc) => self.router.handle_rpc(peer, rpc, now),
+            Input::Fault(f) => {
+                tracing::debug!(peer = %f.peer, blame = %f.blame, error = %f.error, "gossipsub stream fault");
+                let _ = self.event_tx.try_send(GossipEvent::StreamFault(f));
+            }
+            Input::Opened(peer, Ok((version, stream))) => {
+                if self.host.connection(&peer).is_none() {
+                    return;
+                }
+                let (tx, rx) = mpsc::channel(1);
+                tokio::spawn(write_loop(peer, stream, rx, self.input_tx.clone()));
+                self.writers.insert(peer, Writer { tx, idle: true });
+                self.router.outbound_ready(peer, version, now);
+            }
+            Input::Opened(peer, Err(e)) => {
+                tracing::debug!(%peer, error = %e, "no gossipsub stream to peer");
+            }
+            Input::WriterIdle(peer) => {
+                if let Some(w) = self.writers.get_mut(&peer) {
+                    w.idle = true;
+                }
+                self.feed(peer);
+            }
+            Input::WriterFailed(peer) => {
+                tracing::debug!(%peer, "gossipsub outbound stream failed");
+                self.writers.remove(&peer);
+                self.router.remove_peer(&peer, now);
+            }
+        }
+    }
+
+    fn connected(&mut self, info: plexus_core::ConnInfo) {
+        let now = self.now();
+        let peer = info.peer;
+        self.router.add_peer(
+            peer,
+            PeerConn {
+                direction: info.direction,
+                ip: ip_of(&info.remote_addr),
+            },
+            now,
+        );
+        if self.writers.contains_key(&peer) {
+            return;
+        }
+        let host = self.host.clone();
+        let tx = self.input_tx.clone();
+        tokio::spawn(async move {
+            let protocols: Vec<&str> = Version::ALL.iter().map(|v| v.protocol()).collect();
+            let res = match host.new_stream(peer, &protocols).await {
+                Ok((p, s)) => match Version::from_protocol(&p) {
+                    Some(v) => Ok((v, s)),
+                    None => Err(format!("unexpected protocol {p}")),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = tx.send(Input::Opened(peer, res)).await;
+        });
+    }
+
+    fn disconnected(&mut self, peer: PeerId) {
+        let now = self.now();
+        self.writers.remove(&peer);
+        self.router.remove_peer(&peer, now);
+    }
+
+    fn reconcile(&mut self) {
+        let connected = self.host.connected_peers();
+        for p in self.router.peers() {
+            if !connected.contains(&p) {
+                self.disconnected(p);
+            }
+        }
+        for p in connected {
+            if !self.router.peers().contains(&p)
+                && let Some(info) = self.host.connection(&p)
+            {
+                self.connected(info);
+            }
+        }
+    }
+
+    fn inbound(&mut self, inbound: InboundStream) {
+        if Version::from_protocol(&inbound.protocol).is_none() {
+            return;
+        }
+        let limits = self.router.config().wire;
+        tokio::spawn(read_loop(inbound, limits, self.input_tx.clone()));
+    }
+
+    /// Deliver events and start idle writers.
+    fn after(&mut self) {
+        let now = self.now();
+        while let Some(ev) = self.router.poll_event() {
+            if let (Event::Message { id, .. }, true) = (&ev, self.router.config().validate_messages)
+                && self.event_tx.capacity() == 0
+            {
+                // The application is not keeping up: drop the message as ignored
+                // rather than stall every peer.
+                self.dropped_events += 1;
+                let id = id.clone();
+                self.router.report_validation(&id, Acceptance::Ignore, now);
+                continue;
+            }
+            if self.event_tx.try_send(GossipEvent::Router(ev)).is_err() {
+                self.dropped_events += 1;
+            }
+        }
+        while let Some(peer) = self.router.next_ready() {
+            self.feed(peer);
+        }
+    }
+
+    /// Hand the next frame to the peer's writer if it is idle.
+    fn feed(&mut self, peer: PeerId) {
+        let now = self.now();
+        let Some(w) = self.writers.get_mut(&peer) else {
+            return;
+        };
+        if !w.idle {
+            return;
+        }
+        if let Some(frame) = self.router.pop_frame(&peer, now) {
+            w.idle = false;
+            if w.tx.try_send(frame).is_err() {
+                self.writers.remove(&peer);
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    peer: PeerId,
+    mut stream: plexus_core::BoxStream,
+    mut frames: mpsc::Receiver<Bytes>,
+    driver: mpsc::Sender<Input>,
+) {
+    while let Some(frame) = frames.recv().await {
+        let ok = match stream.write_all(&frame).await {
+            Ok(()) => stream.flush().await.is_ok(),
+            Err(_) => false,
+        };
+        if !ok {
+            let _ = driver.send(Input::WriterFailed(peer)).await;
+            return;
+        }
+        if driver.send(Input::WriterIdle(peer)).await.is_err() {
+            return;
+        }
+    }
+    // The driver dropped us (peer gone): close politely.
+    let _ = stream.shutdown().await;
+}
+
+/// Bytes read from an inbound stream at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+async fn read_loop(
+    mut inbound: InboundStream,
+    limits: crate::wire::WireLimits,
+    driver: mpsc::Sender<Input>,
+) {
+    let peer = inbound.peer;
+    let mut dec = FrameDecoder::new(limits.max_transmit_size);
+    let mut buf = BytesMut::new();
+    let fault = |e: WireError| StreamFault {
+        peer,
+        blame: e.blame(),
+        error: e.to_string(),
+    };
+    loop {
+        loop {
+            match dec.decode(&mut buf) {
+                Ok(Some(body)) => match decode_rpc(body, &limits) {
+                    Ok(rpc) => {
+                        if driver.send(Input::Rpc(peer, rpc)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        inbound.stream.reset();
+                        let _ = driver.send(Input::Fault(fault(e))).await;
+                        return;
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    inbound.stream.reset();
+                    let _ = driver.send(Input::Fault(fault(e))).await;
+                    return;
+                }
+            }
+        }
+        buf.reserve(READ_CHUNK);
+        match inbound.stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Wait until our mesh of `topic` has at least `n` peers (polling snapshots), up to
+/// `timeout`; returns the mesh size reached.
+pub async fn wait_for_mesh(g: &Gossipsub, topic: &TopicHash, n: usize, timeout: Duration) -> usize {
+    let end = Instant::now() + timeout;
+    loop {
+        let size = g
+            .snapshot()
+            .await
+            .ok()
+            .and_then(|s| {
+                s.mesh
+                    .into_iter()
+                    .find(|(t, _)| t == topic)
+                    .map(|(_, m)| m.len())
+            })
+            .unwrap_or(0);
+        if size >= n || Instant::now() >= end {
+            return size;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

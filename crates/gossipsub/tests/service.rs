@@ -1,0 +1,159 @@
+//! The service on real hosts over loopback TCP: meshes form, messages flow after validation,
+//! the seed-2 hook keeps an unaccepted peer out, garbage on a stream resets only it.
+
+use std::time::Duration;
+
+use plexus_core::Blame;
+use plexus_gossipsub::{
+    Acceptance, Config, Event, GossipEvent, Gossipsub, GossipsubService, ServiceConfig, TopicHash,
+    wait_for_mesh,
+};
+use plexus_host::{Host, HostConfig};
+use plexus_identity::Keypair;
+use plexus_multiaddr::{Multiaddr, Protocol};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(10);
+const T: &str = "/eth2/00000000/beacon_block/ssz_snappy";
+
+async fn host() -> Host {
+    let mut cfg = HostConfig::new(Keypair::generate_ed25519());
+    cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    Host::new(cfg).await.unwrap()
+}
+
+fn addr_of(h: &Host) -> Multiaddr {
+    h.listen_addrs()[0].clone().with(Protocol::P2p(h.peer_id()))
+}
+
+fn fast() -> Config {
+    Config {
+        heartbeat_interval: Duration::from_millis(100),
+        heartbeat_initial_delay: Duration::from_millis(50),
+        mesh_n: 2,
+        mesh_n_low: 1,
+        mesh_n_high: 4,
+        mesh_outbound_min: 0,
+        mesh_outbound_min_score_kept: 1,
+        gossip_lazy: 2,
+        ..Config::default()
+    }
+}
+
+async fn node(cfg: Config) -> (Host, Gossipsub, mpsc::Receiver<GossipEvent>) {
+    let h = host().await;
+    let (g, ev) = GossipsubService::spawn(h.clone(), cfg, ServiceConfig::default(), None).unwrap();
+    (h, g, ev)
+}
+
+/// The next message event, validated with `verdict`.
+async fn next_message(
+    g: &Gossipsub,
+    ev: &mut mpsc::Receiver<GossipEvent>,
+    verdict: Acceptance,
+) -> bytes::Bytes {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(GossipEvent::Router(Event::Message { id, message, .. })) = ev.recv().await {
+                g.report_validation(id, verdict).await.unwrap();
+                return message.data;
+            }
+        }
+    })
+    .await
+    .expect("a message")
+}
+
+#[tokio::test]
+async fn three_hosts_form_a_mesh_and_relay_after_validation() {
+    let (ha, ga, _ea) = node(fast()).await;
+    let (hb, gb, mut eb) = node(fast()).await;
+    let (hc, gc, mut ec) = node(fast()).await;
+    // a — b — c: c hears a only through b.
+    hb.connect(vec![addr_of(&ha)]).await.unwrap();
+    hc.connect(vec![addr_of(&hb)]).await.unwrap();
+    let t: TopicHash = T.into();
+    for g in [&ga, &gb, &gc] {
+        g.subscribe(T).await.unwrap();
+    }
+    assert!(wait_for_mesh(&ga, &t, 1, WAIT).await >= 1);
+    assert!(wait_for_mesh(&gc, &t, 1, WAIT).await >= 1);
+    assert!(wait_for_mesh(&gb, &t, 2, WAIT).await >= 2);
+    ga.publish(T, &b"hello"[..]).await.unwrap().unwrap();
+    assert_eq!(
+        &next_message(&gb, &mut eb, Acceptance::Accept).await[..],
+        b"hello"
+    );
+    assert_eq!(
+        &next_message(&gc, &mut ec, Acceptance::Accept).await[..],
+        b"hello"
+    );
+    // A message b rejects never reaches c.
+    ga.publish(T, &b"bad"[..]).await.unwrap().unwrap();
+    assert_eq!(
+        &next_message(&gb, &mut eb, Acceptance::Reject).await[..],
+        b"bad"
+    );
+    ga.publish(T, &b"after"[..]).await.unwrap().unwrap();
+    assert_eq!(
+        &next_message(&gb, &mut eb, Acceptance::Accept).await[..],
+        b"after"
+    );
+    assert_eq!(
+        &next_message(&gc, &mut ec, Acceptance::Accept).await[..],
+        b"after"
+    );
+    let snap = gb.snapshot().await.unwrap();
+    let stats = &snap.topics.iter().find(|(x, _)| *x == t).unwrap().1;
+    assert_eq!(stats.rejected, 1);
+    assert_eq!(stats.delivered, 2);
+}
+
+#[tokio::test]
+async fn an_unaccepted_peer_is_not_meshed_until_accepted() {
+    let cfg = Config {
+        accept_by_default: false,
+        ..fast()
+    };
+    let (ha, ga, _ea) = node(cfg.clone()).await;
+    let (hb, gb, _eb) = node(cfg).await;
+    hb.connect(vec![addr_of(&ha)]).await.unwrap();
+    let t: TopicHash = T.into();
+    ga.subscribe(T).await.unwrap();
+    gb.subscribe(T).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ga.snapshot().await.unwrap().mesh[0].1.len(), 0);
+    ga.set_accepted(hb.peer_id(), true).await.unwrap();
+    gb.set_accepted(ha.peer_id(), true).await.unwrap();
+    assert_eq!(wait_for_mesh(&ga, &t, 1, WAIT).await, 1);
+    assert_eq!(wait_for_mesh(&gb, &t, 1, WAIT).await, 1);
+}
+
+#[tokio::test]
+async fn garbage_on_a_gossipsub_stream_resets_only_that_stream() {
+    let (ha, ga, mut ea) = node(fast()).await;
+    let hb = host().await;
+    hb.connect(vec![addr_of(&ha)]).await.unwrap();
+    let (_, mut s) = hb
+        .new_stream(ha.peer_id(), &["/meshsub/1.1.0"])
+        .await
+        .unwrap();
+    // A frame declaring 64 MiB.
+    s.write_all(&[0x80, 0x80, 0x80, 0x20]).await.unwrap();
+    s.flush().await.unwrap();
+    let fault = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(GossipEvent::StreamFault(f)) = ea.recv().await {
+                return f;
+            }
+        }
+    })
+    .await
+    .expect("a fault event");
+    assert_eq!(fault.peer, hb.peer_id());
+    assert_eq!(fault.blame, Blame::PeerMisbehaved);
+    // The connection and the service are fine.
+    assert!(ha.connection(&hb.peer_id()).is_some());
+    assert!(ga.subscribe(T).await.unwrap());
+}
