@@ -1,17 +1,19 @@
 //! Fuzz target bodies. Each module has `pub fn run(data: &[u8])`; the cargo-fuzz binaries in
 //! `fuzz_targets/` call it, and `tests/corpus.rs` replays every seed corpus through it on stable.
 #![forbid(unsafe_code)]
+pub mod gossipsub_router;
+pub mod gossipsub_rpc;
+pub mod identify_msg;
+pub mod key_protobuf;
+pub mod mplex_frames;
 pub mod multiaddr_bytes;
 pub mod multiaddr_str;
-pub mod key_protobuf;
-pub mod peer_id;
 pub mod multistream_msg;
 pub mod noise_frame;
 pub mod noise_payload;
+pub mod peer_id;
 pub mod yamux_frames;
 pub mod yamux_ops;
-pub mod identify_msg;
-pub mod mplex_frames;
 
 /// Every target: its name and its body.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
@@ -26,4 +28,6 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("yamux_ops", yamux_ops::run),
     ("identify_msg", identify_msg::run),
     ("mplex_frames", mplex_frames::run),
+    ("gossipsub_rpc", gossipsub_rpc::run),
+    ("gossipsub_router", gossipsub_router::run),
 ];

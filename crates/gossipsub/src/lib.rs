@@ -24,7 +24,8 @@ pub use config::{Config, ConfigError, MessageIdFn, QueueConfig, Signing, default
 pub use metrics::GossipMetrics;
 pub use queue::Class;
 pub use router::{
-    Acceptance, Event, MeshChange, PeerConn, PublishError, Router, RouterStats, TopicStats,
+    Acceptance, Event, MAX_SENT_CONTROL_BYTES, MAX_SENT_IDONTWANT_PER_RPC, MAX_SENT_IDS_PER_RPC,
+    MeshChange, PeerConn, PublishError, Router, RouterStats, TopicStats,
 };
 pub use service::{
     GossipEvent, Gossipsub, GossipsubService, ServiceConfig, Snapshot, SpawnError, Stopped,

@@ -1184,6 +1184,7 @@ impl Router {
     }
 
     fn handle_graft(&mut self, from: PeerId, topic: TopicHash, now: Instant) {
+        let _span = tracing::debug_span!("graft_in", peer = %from, %topic).entered();
         let Some(mesh) = self.mesh.get(&topic) else {
             // Not subscribed: ignored (v1.1).
             return;
@@ -1198,11 +1199,13 @@ impl Router {
         let inbound = p.conn.direction == Direction::Inbound;
         if !p.accepted {
             self.stats.graft_not_accepted += 1;
+            tracing::debug!(reason = "not accepted", "graft refused");
             self.queue_prune(from, &topic, self.cfg.prune_backoff, false, now);
             return;
         }
         if self.in_backoff(&topic, &from, now) {
             self.stats.graft_in_backoff += 1;
+            tracing::debug!(reason = "backoff", "graft refused, penalised");
             let flood = self.pruned_at.get(&(topic.clone(), from)).is_some_and(|t| {
                 now.saturating_duration_since(*t) < self.cfg.graft_flood_threshold
             });
@@ -1214,11 +1217,13 @@ impl Router {
             return;
         }
         if self.peer_score(&from, now) < 0.0 {
+            tracing::debug!(reason = "negative score", "graft refused");
             self.set_backoff(&topic, from, self.cfg.prune_backoff, now);
             self.queue_prune(from, &topic, self.cfg.prune_backoff, false, now);
             return;
         }
         if mesh_len >= self.cfg.mesh_n_high && inbound {
+            tracing::debug!(reason = "mesh full, inbound", "graft refused");
             self.set_backoff(&topic, from, self.cfg.prune_backoff, now);
             self.queue_prune(from, &topic, self.cfg.prune_backoff, true, now);
             return;
@@ -1239,6 +1244,7 @@ impl Router {
 
     fn handle_prune(&mut self, from: PeerId, prune: Prune, now: Instant) {
         let topic = prune.topic;
+        let _span = tracing::debug_span!("prune_in", peer = %from, %topic).entered();
         if let Some(m) = self.mesh.get_mut(&topic)
             && m.remove(&from)
         {
@@ -1339,6 +1345,7 @@ impl Router {
     }
 
     fn maintain_mesh(&mut self, topic: &TopicHash, now: Instant) {
+        let _span = tracing::debug_span!("mesh_maintenance", %topic).entered();
         let Some(mesh) = self.mesh.get(topic).cloned() else {
             return;
         };
@@ -1368,7 +1375,9 @@ impl Router {
         if mesh.len() >= self.cfg.mesh_n_low {
             let outbound = mesh.iter().filter(|p| self.is_outbound(p)).count();
             if outbound < self.cfg.mesh_outbound_min {
-                let need = self.cfg.mesh_outbound_min - outbound;
+                // Never past D_high: the heartbeat leaves every mesh within bounds.
+                let need = (self.cfg.mesh_outbound_min - outbound)
+                    .min(self.cfg.mesh_n_high.saturating_sub(mesh.len()));
                 let add = self.pick(topic, need, now, |r, p| {
                     !mesh.contains(p) && r.is_outbound(p) && r.can_graft(topic, p, now)
                 });
@@ -1390,7 +1399,9 @@ impl Router {
                 scores.sort_by(f64::total_cmp);
                 let median = scores[scores.len() / 2];
                 if median < self.thresholds.opportunistic_graft_threshold {
-                    let add = self.pick(topic, self.cfg.opportunistic_graft_peers, now, |r, p| {
+                    let room = self.cfg.mesh_n_high.saturating_sub(mesh.len());
+                    let n = self.cfg.opportunistic_graft_peers.min(room);
+                    let add = self.pick(topic, n, now, |r, p| {
                         !mesh.contains(p)
                             && r.can_graft(topic, p, now)
                             && r.peer_score(p, now) > median
@@ -1789,13 +1800,134 @@ impl Router {
             if control.is_empty() && subs.is_empty() {
                 continue;
             }
-            let frame = wire::encode_control_frame(&subs, &control);
-            if s.queue
-                .push(&self.cfg.queue, Class::Control, frame, None, mandatory, now)
-                .is_ok()
-            {
-                self.ready.insert(p);
+            for (subs, control) in split_control(subs, control) {
+                let frame = wire::encode_control_frame(&subs, &control);
+                if s.queue
+                    .push(&self.cfg.queue, Class::Control, frame, None, mandatory, now)
+                    .is_ok()
+                {
+                    self.ready.insert(p);
+                }
             }
         }
     }
+}
+
+/// Most IHAVE ids, and most IWANT ids, in one RPC we send: js-libp2p rejects an RPC with
+/// more than 5000 of either.
+pub const MAX_SENT_IDS_PER_RPC: usize = 5000;
+/// Most IDONTWANT ids in one RPC we send: js-libp2p rejects more than 512.
+pub const MAX_SENT_IDONTWANT_PER_RPC: usize = 500;
+/// Most control bytes (estimated) in one RPC we send: jvm-libp2p rejects more than 256 KiB
+/// of control and subscriptions.
+pub const MAX_SENT_CONTROL_BYTES: usize = 192 * 1024;
+
+/// Split pending control into RPCs every implementation reads (send conservatively).
+fn split_control(subs: Vec<SubOpt>, control: Control) -> Vec<(Vec<SubOpt>, Control)> {
+    struct Acc {
+        out: Vec<(Vec<SubOpt>, Control)>,
+        subs: Vec<SubOpt>,
+        c: Control,
+        bytes: usize,
+        ihave: usize,
+        iwant: usize,
+        idontwant: usize,
+    }
+    impl Acc {
+        fn room(&mut self, bytes: usize) {
+            if self.bytes + bytes > MAX_SENT_CONTROL_BYTES && self.bytes > 0 {
+                self.cut();
+            }
+            self.bytes += bytes;
+        }
+        fn cut(&mut self) {
+            let subs = std::mem::take(&mut self.subs);
+            let c = std::mem::take(&mut self.c);
+            if !subs.is_empty() || !c.is_empty() {
+                self.out.push((subs, c));
+            }
+            self.bytes = 0;
+            self.ihave = 0;
+            self.iwant = 0;
+            self.idontwant = 0;
+        }
+    }
+    let mut a = Acc {
+        out: Vec::new(),
+        subs: Vec::new(),
+        c: Control::default(),
+        bytes: 0,
+        ihave: 0,
+        iwant: 0,
+        idontwant: 0,
+    };
+    a.c.extensions = control.extensions;
+    for sub in subs {
+        a.room(sub.topic.as_str().len() + 8);
+        a.subs.push(sub);
+    }
+    for t in control.graft {
+        a.room(t.as_str().len() + 6);
+        a.c.graft.push(t);
+    }
+    for pr in control.prune {
+        let px: usize = pr
+            .peers
+            .iter()
+            .map(|p| {
+                p.peer_id.as_ref().map_or(0, |b| b.len())
+                    + p.signed_peer_record.as_ref().map_or(0, |b| b.len())
+                    + 8
+            })
+            .sum();
+        a.room(pr.topic.as_str().len() + px + 16);
+        a.c.prune.push(pr);
+    }
+    for id in control.idontwant {
+        if a.idontwant >= MAX_SENT_IDONTWANT_PER_RPC {
+            a.cut();
+        }
+        a.room(id.as_bytes().len() + 4);
+        a.idontwant += 1;
+        a.c.idontwant.push(id);
+    }
+    for id in control.iwant {
+        if a.iwant >= MAX_SENT_IDS_PER_RPC {
+            a.cut();
+        }
+        a.room(id.as_bytes().len() + 4);
+        a.iwant += 1;
+        a.c.iwant.push(id);
+    }
+    for ih in control.ihave {
+        let topic = ih.topic;
+        let header = topic.as_str().len() + 6;
+        a.room(header);
+        let mut entry = IHave {
+            topic: topic.clone(),
+            ids: Vec::new(),
+        };
+        for id in ih.ids {
+            let b = id.as_bytes().len() + 4;
+            if a.ihave >= MAX_SENT_IDS_PER_RPC || a.bytes + b > MAX_SENT_CONTROL_BYTES {
+                if !entry.ids.is_empty() {
+                    let full = std::mem::take(&mut entry.ids);
+                    a.c.ihave.push(IHave {
+                        topic: topic.clone(),
+                        ids: full,
+                    });
+                }
+                a.cut();
+                a.bytes += header;
+            }
+            a.bytes += b;
+            a.ihave += 1;
+            entry.ids.push(id);
+        }
+        if !entry.ids.is_empty() {
+            a.c.ihave.push(entry);
+        }
+    }
+    a.cut();
+    a.out
 }

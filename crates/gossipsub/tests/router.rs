@@ -391,6 +391,92 @@ fn idontwant_storage_is_bounded_and_expires() {
     );
 }
 
+#[test]
+fn control_we_send_is_split_to_what_every_implementation_reads() {
+    let mut h = H::new(Config {
+        validate_messages: false,
+        idontwant_message_size_threshold: 10,
+        ..cfg()
+    });
+    let peers = h.with_peers(2, Version::V1_2);
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    // 600 large messages in one RPC: 600 IDONTWANTs for the other mesh peer.
+    let rpc = Rpc {
+        messages: (0..600u32)
+            .map(|i| message(&[&i.to_be_bytes()[..], &[0u8; 60]].concat()))
+            .collect(),
+        ..Rpc::default()
+    };
+    h.rpc(peers[0], rpc);
+    let mut frames = Vec::new();
+    while let Some(f) = h.r.pop_frame(&peers[1], h.now) {
+        frames.push(f);
+    }
+    let control: Vec<Rpc> = frames
+        .into_iter()
+        .map(decode)
+        .filter(|r| !r.control.idontwant.is_empty())
+        .collect();
+    assert_eq!(
+        control
+            .iter()
+            .map(|r| r.control.idontwant.len())
+            .sum::<usize>(),
+        600
+    );
+    assert!(control.len() >= 2);
+    assert!(
+        control
+            .iter()
+            .all(|r| r.control.idontwant.len() <= plexus_gossipsub::MAX_SENT_IDONTWANT_PER_RPC)
+    );
+}
+
+#[test]
+fn ihave_across_topics_is_split_at_5000_ids_per_rpc() {
+    let mut c = cfg();
+    c.mesh_n = 1;
+    c.mesh_n_low = 1;
+    c.mesh_n_high = 1;
+    c.mesh_outbound_min = 0;
+    c.mesh_outbound_min_score_kept = 1;
+    c.flood_publish = false;
+    let mut h = H::new(c);
+    let topics = ["a", "b", "c"];
+    let peers: Vec<PeerId> = (1..=3).map(peer).collect();
+    for p in &peers {
+        h.connect(*p, Direction::Outbound, Version::V1_1);
+        for t in topics {
+            h.rpc(*p, subscribe_rpc(t));
+        }
+    }
+    for t in topics {
+        h.r.subscribe(t.into(), h.now);
+        for i in 0..4000u32 {
+            h.r.publish(t.into(), Bytes::from(i.to_be_bytes().to_vec()), h.now)
+                .unwrap();
+        }
+    }
+    h.drain_all();
+    h.advance(Duration::from_millis(800));
+    let mut total = 0;
+    for p in &peers {
+        for r in h.sent(*p) {
+            let ids: usize = r.control.ihave.iter().map(|i| i.ids.len()).sum();
+            assert!(
+                ids <= plexus_gossipsub::MAX_SENT_IDS_PER_RPC,
+                "{ids} IHAVE ids in one RPC"
+            );
+            total += ids;
+        }
+    }
+    assert!(
+        total > 5000,
+        "the gossip was large enough to need splitting ({total})"
+    );
+}
+
 // ----- send queue (lesson 3) -----
 
 #[test]
