@@ -387,6 +387,11 @@ impl Router {
         self.peers.get(peer).is_some_and(|p| p.accepted)
     }
 
+    /// Whether the router knows the peer ([`Router::add_peer`] and no removal since).
+    pub fn has_peer(&self, peer: &PeerId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
     /// Connected gossipsub peers.
     pub fn peers(&self) -> Vec<PeerId> {
         self.peers.keys().copied().collect()

@@ -7,7 +7,7 @@
 //! task as length-prefixed RPCs bounded by the wire limits. Readers hand decoded RPCs to the
 //! driver over a bounded channel: a peer that floods us is slowed by TCP, not buffered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -161,6 +161,8 @@ impl GossipsubService {
             input_tx,
             metrics,
             dropped_events: 0,
+            opening: HashSet::new(),
+            reopens: HashMap::new(),
         };
         tokio::spawn(driver.run(cmd_rx, input_rx, incoming));
         Ok((Gossipsub { cmd: cmd_tx }, event_rx))
@@ -288,7 +290,14 @@ struct Driver {
     input_tx: mpsc::Sender<Input>,
     metrics: Option<GossipMetrics>,
     dropped_events: u64,
+    /// Outbound streams being opened.
+    opening: HashSet<PeerId>,
+    /// Outbound streams reopened per peer after a failure (at most [`MAX_REOPENS`]).
+    reopens: HashMap<PeerId, u8>,
 }
+
+/// Times an outbound stream is reopened after it failed while the connection stayed up.
+const MAX_REOPENS: u8 = 3;
 
 fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
@@ -389,13 +398,23 @@ impl Driver {
     fn input(&mut self, input: Input) {
         let now = self.now();
         match input {
-            Input::Rpc(peer, rpc) => self.router.handle_rpc(peer, rpc, now),
+            Input::Rpc(peer, rpc) => {
+                // The inbound stream can beat the host's Connected event here.
+                if !self.router.has_peer(&peer) {
+                    match self.host.connection(&peer) {
+                        Some(info) => self.connected(info),
+                        None => return,
+                    }
+                }
+                self.router.handle_rpc(peer, rpc, now);
+            }
             Input::Fault(f) => {
                 tracing::debug!(peer = %f.peer, blame = %f.blame, error = %f.error, "gossipsub stream fault");
                 let _ = self.event_tx.try_send(GossipEvent::StreamFault(f));
             }
             Input::Opened(peer, Ok((version, stream))) => {
-                if self.host.connection(&peer).is_none() {
+                self.opening.remove(&peer);
+                if self.host.connection(&peer).is_none() || self.writers.contains_key(&peer) {
                     return;
                 }
                 let (tx, rx) = mpsc::channel(1);
@@ -404,6 +423,7 @@ impl Driver {
                 self.router.outbound_ready(peer, version, now);
             }
             Input::Opened(peer, Err(e)) => {
+                self.opening.remove(&peer);
                 tracing::debug!(%peer, error = %e, "no gossipsub stream to peer");
             }
             Input::WriterIdle(peer) => {
@@ -416,6 +436,14 @@ impl Driver {
                 tracing::debug!(%peer, "gossipsub outbound stream failed");
                 self.writers.remove(&peer);
                 self.router.remove_peer(&peer, now);
+                // Still connected: open a new stream (a few times, not forever).
+                let n = self.reopens.entry(peer).or_insert(0);
+                if *n < MAX_REOPENS {
+                    *n += 1;
+                    if let Some(info) = self.host.connection(&peer) {
+                        self.connected(info);
+                    }
+                }
             }
         }
     }
@@ -431,7 +459,7 @@ impl Driver {
             },
             now,
         );
-        if self.writers.contains_key(&peer) {
+        if self.writers.contains_key(&peer) || !self.opening.insert(peer) {
             return;
         }
         let host = self.host.clone();
@@ -452,6 +480,7 @@ impl Driver {
     fn disconnected(&mut self, peer: PeerId) {
         let now = self.now();
         self.writers.remove(&peer);
+        self.reopens.remove(&peer);
         self.router.remove_peer(&peer, now);
     }
 
