@@ -1250,6 +1250,11 @@ impl Router {
     fn handle_prune(&mut self, from: PeerId, prune: Prune, now: Instant) {
         let topic = prune.topic;
         let _span = tracing::debug_span!("prune_in", peer = %from, %topic).entered();
+        if !self.mesh.contains_key(&topic) {
+            // Not a topic of ours: nothing to leave, and no backoff entry a peer could use
+            // to grow our memory with made-up topics.
+            return;
+        }
         if let Some(m) = self.mesh.get_mut(&topic)
             && m.remove(&from)
         {

@@ -904,6 +904,26 @@ fn prune_backoff_from_a_peer_is_clamped() {
 }
 
 #[test]
+fn prunes_for_topics_we_do_not_have_leave_no_state() {
+    let mut h = H::new(cfg());
+    let peers = h.with_peers(1, Version::V1_1);
+    let prune = |t: String| Prune {
+        topic: t.into(),
+        peers: vec![],
+        backoff: Some(3600),
+    };
+    h.rpc(
+        peers[0],
+        control(Control {
+            prune: (0..1000).map(|i| prune(format!("made-up-{i}"))).collect(),
+            ..Control::default()
+        }),
+    );
+    assert!(!h.r.in_backoff(&"made-up-1".into(), &peers[0], h.now));
+    assert!(!h.r.in_backoff(&topic(), &peers[0], h.now));
+}
+
+#[test]
 fn subscribe_honours_backoff() {
     let mut h = H::new(cfg());
     let peers = h.with_peers(1, Version::V1_1);
