@@ -157,3 +157,46 @@ async fn garbage_on_a_gossipsub_stream_resets_only_that_stream() {
     assert!(ha.connection(&hb.peer_id()).is_some());
     assert!(ga.subscribe(T).await.unwrap());
 }
+
+#[tokio::test]
+async fn metrics_follow_the_router() {
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::registry::Registry;
+    let mut registry = Registry::default();
+    let metrics = plexus_gossipsub::GossipMetrics::new(&mut registry);
+    let ha = host().await;
+    let (ga, _ea) =
+        GossipsubService::spawn(ha.clone(), fast(), ServiceConfig::default(), Some(metrics))
+            .unwrap();
+    let (hb, gb, mut eb) = node(fast()).await;
+    hb.connect(vec![addr_of(&ha)]).await.unwrap();
+    let t: TopicHash = T.into();
+    ga.subscribe(T).await.unwrap();
+    gb.subscribe(T).await.unwrap();
+    assert_eq!(wait_for_mesh(&ga, &t, 1, WAIT).await, 1);
+    for i in 0..3u8 {
+        ga.publish(T, vec![i; 2000]).await.unwrap().unwrap();
+        next_message(&gb, &mut eb, Acceptance::Accept).await;
+    }
+    // Metrics refresh at each heartbeat (100 ms here).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut text = String::new();
+    encode(&mut text, &registry).unwrap();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .to_owned()
+    };
+    assert!(
+        line("gossipsub_mesh_peers{topic=\"/eth2").ends_with(" 1"),
+        "{text}"
+    );
+    assert!(line("gossipsub_topic_peers{topic=\"/eth2").ends_with(" 1"));
+    assert!(
+        line("gossipsub_messages_total{topic=\"/eth2/00000000/beacon_block/ssz_snappy\",outcome=\"published\"}")
+            .ends_with(" 3")
+    );
+    assert!(text.contains("gossipsub_queue_drops_total{class=\"forward\"} 0"));
+    assert!(text.contains("gossipsub_peer_scores_count"));
+}
