@@ -166,6 +166,11 @@ pub struct Config {
     /// Own publishes at least this large get an IDONTWANT to topic peers not sent the
     /// message. Default 1000 bytes; `usize::MAX` disables.
     pub idontwant_on_publish_threshold: usize,
+    /// A flood-published message at least this large (encoded) goes to the mesh first: the
+    /// copies for the other topic peers are queued once every mesh peer's writer has
+    /// finished its copy (or at the next heartbeat), so the peers that forward it get it at
+    /// full bandwidth. Default 16 KiB; `usize::MAX` disables.
+    pub mesh_first_publish_threshold: usize,
     /// IDONTWANT ids honoured from one peer per heartbeat (storage bound). Default 5000.
     pub max_idontwant_per_heartbeat: usize,
     /// Heartbeats an IDONTWANT entry is kept. Default 3.
@@ -244,6 +249,7 @@ impl Default for Config {
             iwant_followup_time: Duration::from_secs(3),
             idontwant_message_size_threshold: 1000,
             idontwant_on_publish_threshold: 1000,
+            mesh_first_publish_threshold: 16 * 1024,
             max_idontwant_per_heartbeat: 5000,
             idontwant_ttl_heartbeats: 3,
             max_subscriptions_per_peer: 256,

@@ -133,13 +133,17 @@ impl PeerQueue {
 
     /// The next frame to write, highest class first (after expiring stale ones), with its
     /// class.
-    pub(crate) fn pop(&mut self, cfg: &QueueConfig, now: Instant) -> Option<(Class, Bytes)> {
+    pub(crate) fn pop(
+        &mut self,
+        cfg: &QueueConfig,
+        now: Instant,
+    ) -> Option<(Class, Bytes, Option<MessageId>)> {
         self.expire(cfg, now);
         for class in Class::ALL {
             let c = class as usize;
             if let Some(item) = self.q[c].pop_front() {
                 self.bytes[c] -= item.frame.len();
-                return Some((class, item.frame));
+                return Some((class, item.frame, item.id));
             }
         }
         None
@@ -239,7 +243,7 @@ mod tests {
             "forward and gossip copies"
         );
         let order: Vec<_> = std::iter::from_fn(|| q.pop(&cfg, t0))
-            .map(|(_, f)| f)
+            .map(|(_, f, _)| f)
             .collect();
         assert_eq!(order, vec![b("c1"), b("cccccccccc"), b("p1"), b("f2")]);
         assert_eq!(q.take_drops(), [0, 0, 1, 0]);
@@ -254,7 +258,7 @@ mod tests {
         assert_eq!(q.expire(&cfg, t0 + Duration::from_millis(1500)), 1);
         assert_eq!(q.lens(), [0, 1, 0, 1]);
         let later = t0 + Duration::from_secs(100);
-        assert_eq!(q.pop(&cfg, later).map(|(c, _)| c), Some(Class::Publish));
+        assert_eq!(q.pop(&cfg, later).map(|(c, _, _)| c), Some(Class::Publish));
         assert_eq!(q.pop(&cfg, later), None, "the gossip reply timed out");
         assert_eq!(q.bytes(), [0; 4]);
         assert!(q.is_empty());

@@ -224,6 +224,9 @@ struct PeerState {
     pending_mandatory: bool,
     extensions_sent: bool,
     extensions_received: bool,
+    /// The own publish the writer took last, until it comes back for the next frame (then
+    /// that copy is on the wire).
+    in_flight: Option<MessageId>,
     /// IDONTWANT: id → heartbeat tick it arrived.
     dont_send: HashMap<MessageId, u64>,
     idontwant_this_hb: usize,
@@ -238,6 +241,15 @@ struct Pending {
     received: Instant,
     /// Other peers that sent a copy while it waited (not forwarded back to them).
     also_from: Vec<PeerId>,
+}
+
+#[derive(Debug)]
+struct Deferred {
+    frame: Bytes,
+    /// Mesh copies not yet written.
+    waiting: usize,
+    /// Topic peers to queue once they are.
+    rest: Vec<PeerId>,
 }
 
 /// Peers remembered per pending message as having sent a copy.
@@ -270,6 +282,9 @@ pub struct Router {
     /// IWANT promises: id → (advertiser, deadline).
     promises: HashMap<MessageId, Vec<(PeerId, Instant)>>,
     pending: HashMap<MessageId, Pending>,
+    /// Large own publishes waiting for their mesh copies to be written before the copies
+    /// for the other topic peers are queued.
+    deferred: BTreeMap<MessageId, Deferred>,
     pending_per_topic: HashMap<TopicHash, usize>,
     accept_overrides: HashMap<PeerId, bool>,
     events: VecDeque<Event>,
@@ -325,6 +340,7 @@ impl Router {
             pruned_at: HashMap::new(),
             promises: HashMap::new(),
             pending: HashMap::new(),
+            deferred: BTreeMap::new(),
             pending_per_topic: HashMap::new(),
             accept_overrides: HashMap::new(),
             events: VecDeque::new(),
@@ -456,10 +472,37 @@ impl Router {
     /// at a time, so everything not yet written stays editable here.
     pub fn pop_frame(&mut self, peer: &PeerId, now: Instant) -> Option<Bytes> {
         let p = self.peers.get_mut(peer)?;
-        let (_, frame) = p.queue.pop(&self.cfg.queue, now)?;
+        // The writer is back: the publish it took last is on the wire.
+        if let Some(done) = p.in_flight.take() {
+            self.copy_written(&done, now);
+        }
+        let p = self.peers.get_mut(peer)?;
+        let (class, frame, id) = p.queue.pop(&self.cfg.queue, now)?;
+        if class == Class::Publish {
+            p.in_flight = id;
+        }
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += frame.len() as u64;
         Some(frame)
+    }
+
+    /// One mesh copy of a deferred publish was written; the last one releases the rest.
+    fn copy_written(&mut self, id: &MessageId, now: Instant) {
+        let Some(d) = self.deferred.get_mut(id) else {
+            return;
+        };
+        d.waiting = d.waiting.saturating_sub(1);
+        if d.waiting == 0 {
+            self.release_deferred(id, now);
+        }
+    }
+
+    fn release_deferred(&mut self, id: &MessageId, now: Instant) {
+        if let Some(d) = self.deferred.remove(id) {
+            for p in d.rest {
+                self.enqueue(p, Class::Publish, d.frame.clone(), Some(id.clone()), now);
+            }
+        }
     }
 
     // ----- peers -----
@@ -490,6 +533,7 @@ impl Router {
                 pending_mandatory: false,
                 extensions_sent: false,
                 extensions_received: false,
+                in_flight: None,
                 dont_send: HashMap::new(),
                 idontwant_this_hb: 0,
                 ihave_this_hb: 0,
@@ -690,10 +734,21 @@ impl Router {
             .map(|(topic, data)| self.plan_publish(topic, data, now))
             .collect();
         let mut per_peer: BTreeMap<PeerId, Vec<usize>> = BTreeMap::new();
+        // Large flood publishes: the mesh now, the other topic peers once the mesh copies
+        // are written.
+        let mut later: Vec<Vec<PeerId>> = vec![Vec::new(); planned.len()];
         for (i, p) in planned.iter().enumerate() {
-            if let Ok((_, _, _, peers)) = p {
+            if let Ok((_, topic, frame, peers)) = p {
+                let mesh = self.mesh.get(topic);
+                let mesh_first = self.cfg.flood_publish
+                    && frame.len() >= self.cfg.mesh_first_publish_threshold
+                    && mesh.is_some_and(|m| peers.iter().any(|x| m.contains(x)));
                 for peer in peers {
-                    per_peer.entry(*peer).or_default().push(i);
+                    if mesh_first && !mesh.is_some_and(|m| m.contains(peer)) {
+                        later[i].push(*peer);
+                    } else {
+                        per_peer.entry(*peer).or_default().push(i);
+                    }
                 }
             }
         }
@@ -709,6 +764,32 @@ impl Router {
                 if self.enqueue(peer, Class::Publish, frame.clone(), Some(id.clone()), now) {
                     queued[i] += 1;
                 }
+            }
+        }
+        for (i, p) in planned.iter().enumerate() {
+            let Ok((id, _, frame, _)) = p else {
+                continue;
+            };
+            let rest = std::mem::take(&mut later[i]);
+            if rest.is_empty() {
+                continue;
+            }
+            if queued[i] == 0 {
+                // No mesh copy could be queued: nothing to wait for.
+                for peer in rest {
+                    if self.enqueue(peer, Class::Publish, frame.clone(), Some(id.clone()), now) {
+                        queued[i] += 1;
+                    }
+                }
+            } else {
+                self.deferred.insert(
+                    id.clone(),
+                    Deferred {
+                        frame: frame.clone(),
+                        waiting: queued[i],
+                        rest,
+                    },
+                );
             }
         }
         let mut out = Vec::with_capacity(planned.len());
@@ -1300,6 +1381,12 @@ impl Router {
 
     fn heartbeat(&mut self, now: Instant) {
         self.ticks += 1;
+        // Deferred copies wait at most until the next heartbeat (a slow mesh peer must not
+        // hold them back).
+        let deferred: Vec<MessageId> = self.deferred.keys().cloned().collect();
+        for id in deferred {
+            self.release_deferred(&id, now);
+        }
         if let Some(s) = &mut self.score {
             s.refresh(now);
         }

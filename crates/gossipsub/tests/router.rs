@@ -563,6 +563,59 @@ fn control_goes_before_publishes_before_forwards_before_gossip() {
 }
 
 #[test]
+fn a_large_flood_publish_goes_to_the_mesh_first() {
+    let mut h = H::new(cfg());
+    let peers = h.with_peers(20, Version::V1_1);
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    let mesh = h.r.mesh_peers(&topic());
+    assert_eq!(mesh.len(), 8);
+    let others: Vec<PeerId> = peers
+        .iter()
+        .filter(|p| !mesh.contains(p))
+        .copied()
+        .collect();
+    // Small: everyone at once.
+    h.r.publish(topic(), Bytes::from(vec![1u8; 100]), h.now)
+        .unwrap();
+    for p in &peers {
+        assert_eq!(messages_in(&h.sent(*p)), 1);
+    }
+    // Large: the other topic peers wait until every mesh writer finished its copy.
+    h.r.publish(topic(), Bytes::from(vec![2u8; 100_000]), h.now)
+        .unwrap();
+    for p in &others {
+        assert!(h.r.pop_frame(p, h.now).is_none(), "not before the mesh");
+    }
+    for p in &mesh[..7] {
+        assert!(h.r.pop_frame(p, h.now).is_some());
+        assert!(
+            h.r.pop_frame(p, h.now).is_none(),
+            "the writer is back: copy written"
+        );
+    }
+    assert!(
+        h.r.pop_frame(&others[0], h.now).is_none(),
+        "one mesh copy still in flight"
+    );
+    assert!(h.r.pop_frame(&mesh[7], h.now).is_some());
+    assert!(h.r.pop_frame(&mesh[7], h.now).is_none());
+    for p in &others {
+        assert_eq!(
+            messages_in(&h.sent(*p)),
+            1,
+            "released after the last mesh copy"
+        );
+    }
+    // A mesh writer that never comes back holds the rest for one heartbeat at most.
+    h.r.publish(topic(), Bytes::from(vec![3u8; 100_000]), h.now)
+        .unwrap();
+    assert!(h.r.pop_frame(&others[0], h.now).is_none());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(messages_in(&h.sent(others[0])), 1);
+}
+
+#[test]
 fn batch_publish_rotates_first_copies_across_peers() {
     let mut c = cfg();
     c.flood_publish = false;
