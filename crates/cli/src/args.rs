@@ -38,7 +38,7 @@ pub(crate) struct Global {
     /// The stream muxers to offer: `auto` offers yamux then mplex; `yamux` or `mplex` offers only that one.
     #[arg(long, global = true, value_enum, default_value_t = Muxer::Auto)]
     pub(crate) muxer: Muxer,
-    /// Give up on any single network operation (dial, ping, identify, perf) after this many seconds.
+    /// Give up on any single network operation (dial, ping, identify, forming a gossip mesh) after this many seconds.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     pub(crate) timeout: f64,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9100).
@@ -75,9 +75,18 @@ pub(crate) enum Muxer {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Listen and serve ping, identify and perf until interrupted.
-    Listen,
-    /// Connect to ADDR, ping it, identify it, and print what it runs.
+    /// Listen and serve ping, identify and perf until interrupted; with --topic, also
+    /// gossipsub, printing every message received.
+    Listen {
+        /// Subscribe to this gossipsub topic and print each message received on it (repeatable).
+        /// Messages are accepted (and so relayed to the mesh); gossip uses the Ethereum
+        /// parameters (D=8, D_low=6, D_high=12, heartbeat 700 ms).
+        #[arg(long = "topic", value_name = "TOPIC", value_parser = parse_topic)]
+        topics: Vec<String>,
+    },
+    /// Connect to ADDR, ping it, identify it, and print what it runs; with --topic, also
+    /// wait until the peer is in our gossipsub mesh of each topic, and with --publish,
+    /// publish to it.
     Dial {
         /// The peer's multiaddr; a trailing /p2p/<id> is checked against the peer's key.
         #[arg(value_parser = parse_multiaddr)]
@@ -85,6 +94,15 @@ pub(crate) enum Command {
         /// How many pings to send.
         #[arg(long, default_value_t = 3)]
         count: u32,
+        /// Subscribe to this gossipsub topic and wait (up to --timeout) until our mesh of it
+        /// has a peer (repeatable).
+        #[arg(long = "topic", value_name = "TOPIC", value_parser = parse_topic)]
+        topics: Vec<String>,
+        /// Publish TEXT on every --topic once its mesh formed, and report the message id and
+        /// how many mesh peers it was sent to. Ids are content hashes: the same TEXT on the
+        /// same topic is a duplicate to peers that saw it in the last 768 s.
+        #[arg(long, value_name = "TEXT", requires = "topics")]
+        publish: Option<String>,
     },
     /// Measure throughput to ADDR with the perf protocol.
     Perf {
@@ -111,6 +129,13 @@ pub(crate) enum Command {
 fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
     s.parse::<Multiaddr>()
         .map_err(|e| format!("not a multiaddr: {e}"))
+}
+
+fn parse_topic(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a topic must not be empty".into());
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -167,6 +192,12 @@ mod tests {
         assert!(Cli::try_parse_from(["plexus", "dial"]).is_err());
         assert!(Cli::try_parse_from(["plexus", "--muxer", "spdy", "listen"]).is_err());
         assert!(Cli::try_parse_from(["plexus", "--timeout", "0", "listen"]).is_err());
+        assert!(
+            Cli::try_parse_from(["plexus", "dial", "/ip4/1.2.3.4/tcp/1", "--publish", "x"])
+                .is_err(),
+            "--publish needs --topic"
+        );
+        assert!(Cli::try_parse_from(["plexus", "listen", "--topic", ""]).is_err());
         let ok = Cli::try_parse_from([
             "plexus",
             "--json",
@@ -189,6 +220,29 @@ mod tests {
                 download: 0,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn topics_repeat_and_publish_needs_one() {
+        use clap::Parser as _;
+        let l = Cli::try_parse_from(["plexus", "listen", "--topic", "a", "--topic", "b"]).unwrap();
+        assert!(matches!(&l.command, Command::Listen { topics } if topics == &["a", "b"]));
+        let l = Cli::try_parse_from(["plexus", "listen"]).unwrap();
+        assert!(matches!(&l.command, Command::Listen { topics } if topics.is_empty()));
+        let d = Cli::try_parse_from([
+            "plexus",
+            "dial",
+            "/ip4/1.2.3.4/tcp/1",
+            "--topic",
+            "t",
+            "--publish",
+            "hello",
+        ])
+        .unwrap();
+        assert!(matches!(
+            &d.command,
+            Command::Dial { topics, publish: Some(p), .. } if topics == &["t"] && p == "hello"
         ));
     }
 }

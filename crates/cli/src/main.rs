@@ -1,11 +1,13 @@
-//! `plexus`: listen, dial, perf and key tools over the plexus stack.
+//! `plexus`: listen, dial, perf, gossip and key tools over the plexus stack.
 //!
 //! Exit status: 0 when everything asked succeeded, 1 when a check failed
-//! (unreachable peer, wrong peer id, a failed ping, identify or perf), 2 for bad
-//! usage (malformed arguments, an unreadable key file).
+//! (unreachable peer, wrong peer id, a failed ping, identify or perf, no gossip mesh,
+//! a publish that reached no peer), 2 for bad usage (malformed arguments, an
+//! unreadable key file).
 #![forbid(unsafe_code)]
 
 mod args;
+mod gossip;
 mod metrics;
 mod output;
 
@@ -41,11 +43,7 @@ fn main() -> ExitCode {
         Err(e) if e.use_stderr() => {
             // Bad usage: one line, not clap's multi-line report with tips.
             let text = e.render().to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("plexus: {}", line.trim_start_matches("error: "));
+            eprintln!("plexus: {}", usage_line(&text));
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -82,6 +80,28 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// clap's usage error as one line: its first line, plus the indented lines that follow it
+/// when it ends in a colon ("the following required arguments were not provided:").
+fn usage_line(text: &str) -> String {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let mut line = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_owned();
+    if line.ends_with(':') {
+        let rest: Vec<&str> = lines
+            .take_while(|l| l.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        if !rest.is_empty() {
+            line.push(' ');
+            line.push_str(&rest.join(", "));
+        }
+    }
+    line
 }
 
 fn init_tracing(verbose: u8) {
@@ -148,7 +168,7 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
     }
 
     let mut listen = g.listen.clone();
-    if listen.is_empty() && matches!(cli.command, Command::Listen) {
+    if listen.is_empty() && matches!(cli.command, Command::Listen { .. }) {
         listen.push("/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr"));
     }
     let mut cfg = HostConfig::new(key);
@@ -169,9 +189,18 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::Check(format!("cannot start the host: {e}")))?;
 
+    // Gossipsub runs only when asked for with --topic.
+    let topics: &[String] = match &cli.command {
+        Command::Listen { topics } | Command::Dial { topics, .. } => topics,
+        _ => &[],
+    };
+    let mut gossip_metrics = None;
     if let Some(addr) = g.metrics {
         let mut registry = prometheus_client::registry::Registry::default();
         host.metrics().register(&mut registry);
+        if !topics.is_empty() {
+            gossip_metrics = Some(plexus_gossipsub::GossipMetrics::new(&mut registry));
+        }
         let bound = metrics::serve(addr, Arc::new(registry))
             .await
             .map_err(|e| Failure::Usage(format!("cannot serve metrics on {addr}: {e}")))?;
@@ -191,25 +220,59 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
     let ping = plexus_ping::PingService::spawn(host.clone(), ping_cfg)
         .map_err(|e| Failure::Check(format!("cannot start ping: {e}")))?;
 
+    // Subscribed before `ready`: a peer that connects on seeing it learns our topics.
+    let gossip = if topics.is_empty() {
+        None
+    } else {
+        let publisher = matches!(cli.command, Command::Dial { .. });
+        Some(gossip::start(&host, topics, publisher, gossip_metrics).await?)
+    };
+
     let listen_addrs: Vec<String> = host.listen_addrs().iter().map(|a| a.to_string()).collect();
+    let mut human = format!("peer id {}", host.peer_id());
+    if !listen_addrs.is_empty() {
+        human.push_str(&format!("\nlistening on {}", listen_addrs.join(", ")));
+    }
+    if !topics.is_empty() {
+        human.push_str(&format!("\nsubscribed to {}", topics.join(", ")));
+    }
     out.event(
         "ready",
-        json!({ "peer_id": host.peer_id().to_string(), "listen_addrs": listen_addrs }),
-        Some(if listen_addrs.is_empty() {
-            format!("peer id {}", host.peer_id())
-        } else {
-            format!(
-                "peer id {}\nlistening on {}",
-                host.peer_id(),
-                listen_addrs.join(", ")
-            )
+        json!({
+            "peer_id": host.peer_id().to_string(),
+            "listen_addrs": listen_addrs,
+            "topics": topics,
         }),
+        Some(human),
     );
 
     let result = match &cli.command {
-        Command::Listen => listen_forever(&host, out).await,
-        Command::Dial { addr, count } => {
-            dial(&host, &identify, &ping, addr, *count, g.timeout(), out).await
+        Command::Listen { .. } => listen_forever(&host, gossip, out).await,
+        Command::Dial {
+            addr,
+            count,
+            topics,
+            publish,
+        } => {
+            let gossip = gossip.map(|(handle, events)| {
+                gossip::ignore_messages(handle.clone(), events);
+                GossipJob {
+                    handle,
+                    topics,
+                    publish: publish.as_deref(),
+                }
+            });
+            dial(
+                &host,
+                &identify,
+                &ping,
+                addr,
+                *count,
+                gossip,
+                g.timeout(),
+                out,
+            )
+            .await
         }
         Command::Perf {
             addr,
@@ -272,13 +335,29 @@ fn print_host_event(out: Out, ev: &HostEvent) {
     }
 }
 
-async fn listen_forever(host: &Host, out: Out) -> Result<(), Failure> {
+async fn listen_forever(
+    host: &Host,
+    gossip: Option<(
+        plexus_gossipsub::Gossipsub,
+        tokio::sync::mpsc::Receiver<plexus_gossipsub::GossipEvent>,
+    )>,
+    out: Out,
+) -> Result<(), Failure> {
     // The library never serves perf on its own; the command does, as `listen` is a test node.
     let _perf = plexus_perf::Perf::enable(host, plexus_perf::PerfConfig::default())
         .map_err(|e| Failure::Check(format!("cannot start perf: {e}")))?;
     let mut events = host.events();
+    let (handle, mut gossip_events) = match gossip {
+        Some((h, e)) => (Some(h), Some(e)),
+        None => (None, None),
+    };
     loop {
         tokio::select! {
+            ev = gossip::next_event(&mut gossip_events) => {
+                if let Some(h) = &handle {
+                    gossip::on_listen_event(h, ev, out).await;
+                }
+            }
             ev = events.recv() => match ev {
                 Ok(ev) => print_host_event(out, &ev),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -317,12 +396,21 @@ async fn connect(
     Ok(conn)
 }
 
+/// What `dial` does with gossipsub: wait for a mesh of each topic, publish on it.
+struct GossipJob<'a> {
+    handle: plexus_gossipsub::Gossipsub,
+    topics: &'a [String],
+    publish: Option<&'a str>,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn dial(
     host: &Host,
     identify: &plexus_identify::IdentifyHandle,
     ping: &plexus_ping::PingHandle,
     addr: &Multiaddr,
     count: u32,
+    gossip: Option<GossipJob<'_>>,
     limit: Duration,
     out: Out,
 ) -> Result<(), Failure> {
@@ -363,7 +451,20 @@ async fn dial(
             observed.as_deref().unwrap_or("(not given)"),
         )),
     );
-    host.disconnect(peer);
+    if let Some(job) = gossip {
+        // The mesh forms while we ping and identify: we subscribed before connecting.
+        for topic in job.topics {
+            gossip::wait_mesh(&job.handle, topic, limit, out).await?;
+            if let Some(text) = job.publish {
+                gossip::publish(&job.handle, topic, text, limit, out).await?;
+            }
+        }
+        // Close politely and wait for it: the close flushes what the gossip writers
+        // wrote, which a close left to the runtime's exit may not.
+        host.shutdown().await;
+    } else {
+        host.disconnect(peer);
+    }
     out.event(
         "connection_closed",
         json!({ "peer_id": peer.to_string(), "reason": "done" }),
@@ -447,5 +548,25 @@ fn rate(bytes: u64, secs: f64) -> String {
         format!("{:.2} Gbit/s", bits / 1e9)
     } else {
         format!("{:.1} Mbit/s", bits / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usage_line;
+
+    #[test]
+    fn usage_errors_fit_on_one_line() {
+        let missing = "error: the following required arguments were not provided:\n  --topic <TOPIC>\n\nUsage: plexus dial --topic <TOPIC> <ADDR>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_line(missing),
+            "the following required arguments were not provided: --topic <TOPIC>"
+        );
+        let bad = "error: invalid value 'x' for '--timeout <SECONDS>': expected a number\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_line(bad),
+            "invalid value 'x' for '--timeout <SECONDS>': expected a number"
+        );
+        assert_eq!(usage_line(""), "invalid arguments");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,6 +15,23 @@ struct Listener {
     child: Child,
     peer_id: String,
     addr: String,
+    /// The JSON events it prints after `ready`.
+    events: mpsc::Receiver<Value>,
+}
+
+impl Listener {
+    /// The next event named `name`, skipping others, within `limit`.
+    fn wait_for(&self, name: &str, limit: Duration) -> Value {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(ev) if ev["event"] == name => return ev,
+                Ok(_) => {}
+                Err(_) => panic!("no {name} event from the listener within {limit:?}"),
+            }
+        }
+    }
 }
 
 impl Drop for Listener {
@@ -24,8 +42,14 @@ impl Drop for Listener {
 }
 
 fn listen() -> Listener {
+    listen_with(&[])
+}
+
+/// `plexus --json listen` with `extra` arguments after `listen`.
+fn listen_with(extra: &[&str]) -> Listener {
     let mut child = Command::new(BIN)
         .args(["--json", "--listen", "/ip4/127.0.0.1/tcp/0", "listen"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -40,12 +64,21 @@ fn listen() -> Listener {
         .as_str()
         .expect("one listen addr")
         .to_string();
-    // Keep draining the listener's stdout so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    // Keep draining the listener's stdout so it never blocks on a full pipe; events go
+    // to whoever asks, and are dropped when nobody does (a full or closed channel).
+    let (tx, events) = mpsc::sync_channel(1024);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let ev: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("listener printed non-JSON ({e}): {line}"));
+            let _ = tx.try_send(ev);
+        }
+    });
     Listener {
         child,
         peer_id,
         addr,
+        events,
     }
 }
 
@@ -261,4 +294,99 @@ fn muxer_flag_selects_mplex_or_yamux() {
         );
         assert_eq!(of(&evs, "ping").len(), 1);
     }
+}
+
+const TOPIC: &str = "/eth2/00000000/beacon_block/ssz_snappy";
+
+#[test]
+fn dial_publishes_and_listen_prints_the_gossip() {
+    let l = listen_with(&["--topic", TOPIC, "--topic", "other"]);
+    let target = format!("{}/p2p/{}", l.addr, l.peer_id);
+    let out = run(&[
+        "--json",
+        "dial",
+        &target,
+        "--count",
+        "1",
+        "--topic",
+        TOPIC,
+        "--publish",
+        "hello",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evs = events(&out);
+    assert_eq!(evs[0]["event"], "ready");
+    assert_eq!(evs[0]["topics"][0], TOPIC);
+    let dialer = evs[0]["peer_id"].as_str().unwrap();
+    let mesh = of(&evs, "mesh");
+    assert_eq!(mesh.len(), 1);
+    assert_eq!(mesh[0]["topic"], TOPIC);
+    assert_eq!(mesh[0]["mesh_peers"][0], l.peer_id.as_str());
+    let published = of(&evs, "published");
+    assert_eq!(published.len(), 1, "{evs:?}");
+    let p = published[0];
+    assert_eq!(p["topic"], TOPIC);
+    assert_eq!(p["size"], 5);
+    assert!(p["peers"].as_u64().unwrap() >= 1, "{p}");
+    let id = p["id"].as_str().unwrap();
+    // Content ids of unsigned messages: 20 bytes, hex.
+    assert_eq!(id.len(), 40, "{p}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{p}");
+    // The ping and identify of a plain dial still happen, and the dialer closes.
+    assert_eq!(of(&evs, "ping").len(), 1);
+    assert_eq!(of(&evs, "identify").len(), 1);
+    assert_eq!(of(&evs, "connection_closed").len(), 1);
+
+    let g = l.wait_for("gossip", Duration::from_secs(10));
+    assert_eq!(g["topic"], TOPIC, "{g}");
+    assert_eq!(g["size"], 5, "{g}");
+    assert_eq!(g["from"], dialer, "{g}");
+    assert_eq!(g["id"], id, "{g}");
+    let keys: Vec<&str> = g.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["event", "topic", "id", "size", "from"]);
+}
+
+#[test]
+fn dial_topic_without_a_gossiping_peer_fails_after_the_timeout() {
+    // A listener without --topic runs no gossipsub: no mesh can form.
+    let l = listen();
+    let start = std::time::Instant::now();
+    let out = run(&[
+        "--json",
+        "--timeout",
+        "2",
+        "dial",
+        &l.addr,
+        "--count",
+        "0",
+        "--topic",
+        TOPIC,
+        "--publish",
+        "hello",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(start.elapsed() >= Duration::from_secs(2));
+    assert_one_line_error(&out);
+    let evs = events(&out);
+    assert!(of(&evs, "published").is_empty());
+    let err = of(&evs, "error");
+    assert_eq!(err.len(), 1);
+    assert!(
+        err[0]["message"].as_str().unwrap().contains("no mesh peer"),
+        "{}",
+        err[0]
+    );
+}
+
+#[test]
+fn publish_without_topic_is_bad_usage() {
+    let out = run(&["dial", "/ip4/127.0.0.1/tcp/1", "--publish", "hello"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_error(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--topic"), "{err}");
 }

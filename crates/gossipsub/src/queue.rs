@@ -149,6 +149,14 @@ impl PeerQueue {
         None
     }
 
+    /// The length of the frame [`PeerQueue::pop`] would return (after expiring stale ones).
+    pub(crate) fn peek_len(&mut self, cfg: &QueueConfig, now: Instant) -> Option<usize> {
+        self.expire(cfg, now);
+        Class::ALL
+            .iter()
+            .find_map(|c| self.q[*c as usize].front().map(|i| i.frame.len()))
+    }
+
     /// Remove queued forwards and gossip replies of message `id` (an IDONTWANT arrived);
     /// returns how many. Own publishes stay: the peer asked before it knew we authored it,
     /// and removing them could lose a message nobody else has.

@@ -486,6 +486,21 @@ impl Router {
         Some(frame)
     }
 
+    /// The writer of `peer` finished writing the frame it took last. (Taking the next frame
+    /// implies it too.) A large publish waiting for its mesh copies is released by the last.
+    pub fn frame_written(&mut self, peer: &PeerId, now: Instant) {
+        if let Some(done) = self.peers.get_mut(peer).and_then(|p| p.in_flight.take()) {
+            self.copy_written(&done, now);
+        }
+    }
+
+    /// The length of the frame [`Router::pop_frame`] would return now, without taking it
+    /// (the glue uses it to limit how many large frames are on the wire at once).
+    pub fn next_frame_len(&mut self, peer: &PeerId, now: Instant) -> Option<usize> {
+        let p = self.peers.get_mut(peer)?;
+        p.queue.peek_len(&self.cfg.queue, now)
+    }
+
     /// One mesh copy of a deferred publish was written; the last one releases the rest.
     fn copy_written(&mut self, id: &MessageId, now: Instant) {
         let Some(d) = self.deferred.get_mut(id) else {

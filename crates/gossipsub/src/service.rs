@@ -42,6 +42,14 @@ pub struct ServiceConfig {
     pub command_capacity: usize,
     /// The router's random seed; `None` draws one.
     pub seed: Option<u64>,
+    /// Frames at least this large are "large" for [`ServiceConfig::max_large_in_flight`].
+    /// Default 16 KiB.
+    pub large_frame: usize,
+    /// Large frames being written at once, over all peers. The rest wait in the router's
+    /// queues, where an IDONTWANT can still cancel them, and the copies on the wire get the
+    /// uplink's full bandwidth (the first copy of a block reaches a peer sooner than if
+    /// every copy shared the uplink). Default 2.
+    pub max_large_in_flight: usize,
 }
 
 impl Default for ServiceConfig {
@@ -55,6 +63,8 @@ impl Default for ServiceConfig {
             rpc_capacity: 256,
             command_capacity: 1024,
             seed: None,
+            large_frame: 16 * 1024,
+            max_large_in_flight: 2,
         }
     }
 }
@@ -163,6 +173,10 @@ impl GossipsubService {
             dropped_events: 0,
             opening: HashSet::new(),
             reopens: HashMap::new(),
+            large_in_flight: 0,
+            waiting_large: std::collections::VecDeque::new(),
+            large_frame: svc.large_frame,
+            max_large_in_flight: svc.max_large_in_flight.max(1),
         };
         tokio::spawn(driver.run(cmd_rx, input_rx, incoming));
         Ok((Gossipsub { cmd: cmd_tx }, event_rx))
@@ -279,6 +293,8 @@ impl Gossipsub {
 struct Writer {
     tx: mpsc::Sender<Bytes>,
     idle: bool,
+    /// The frame being written is large.
+    large: bool,
 }
 
 struct Driver {
@@ -292,6 +308,12 @@ struct Driver {
     dropped_events: u64,
     /// Outbound streams being opened.
     opening: HashSet<PeerId>,
+    /// Large frames being written.
+    large_in_flight: usize,
+    /// Peers whose next frame is large and waits for a slot, in arrival order.
+    waiting_large: std::collections::VecDeque<PeerId>,
+    large_frame: usize,
+    max_large_in_flight: usize,
     /// Outbound streams reopened per peer after a failure (at most [`MAX_REOPENS`]).
     reopens: HashMap<PeerId, u8>,
 }
@@ -419,7 +441,14 @@ impl Driver {
                 }
                 let (tx, rx) = mpsc::channel(1);
                 tokio::spawn(write_loop(peer, stream, rx, self.input_tx.clone()));
-                self.writers.insert(peer, Writer { tx, idle: true });
+                self.writers.insert(
+                    peer,
+                    Writer {
+                        tx,
+                        idle: true,
+                        large: false,
+                    },
+                );
                 self.router.outbound_ready(peer, version, now);
             }
             Input::Opened(peer, Err(e)) => {
@@ -427,14 +456,18 @@ impl Driver {
                 tracing::debug!(%peer, error = %e, "no gossipsub stream to peer");
             }
             Input::WriterIdle(peer) => {
+                self.router.frame_written(&peer, now);
                 if let Some(w) = self.writers.get_mut(&peer) {
                     w.idle = true;
+                    if std::mem::take(&mut w.large) {
+                        self.large_done();
+                    }
                 }
                 self.feed(peer);
             }
             Input::WriterFailed(peer) => {
                 tracing::debug!(%peer, "gossipsub outbound stream failed");
-                self.writers.remove(&peer);
+                self.drop_writer(&peer);
                 self.router.remove_peer(&peer, now);
                 // Still connected: open a new stream (a few times, not forever).
                 let n = self.reopens.entry(peer).or_insert(0);
@@ -479,7 +512,7 @@ impl Driver {
 
     fn disconnected(&mut self, peer: PeerId) {
         let now = self.now();
-        self.writers.remove(&peer);
+        self.drop_writer(&peer);
         self.reopens.remove(&peer);
         self.router.remove_peer(&peer, now);
     }
@@ -531,20 +564,59 @@ impl Driver {
         }
     }
 
-    /// Hand the next frame to the peer's writer if it is idle.
+    fn drop_writer(&mut self, peer: &PeerId) {
+        if let Some(w) = self.writers.remove(peer) {
+            if w.large {
+                self.large_done();
+            }
+        }
+    }
+
+    /// A large frame finished (or its writer went away): give the slot to the next waiting
+    /// peer.
+    fn large_done(&mut self) {
+        self.large_in_flight = self.large_in_flight.saturating_sub(1);
+        while self.large_in_flight < self.max_large_in_flight {
+            let Some(next) = self.waiting_large.pop_front() else {
+                break;
+            };
+            self.feed(next);
+        }
+    }
+
+    /// Hand the next frame to the peer's writer if it is idle (a large frame only when a
+    /// large slot is free).
     fn feed(&mut self, peer: PeerId) {
         let now = self.now();
-        let Some(w) = self.writers.get_mut(&peer) else {
+        let Some(w) = self.writers.get(&peer) else {
             return;
         };
         if !w.idle {
             return;
         }
-        if let Some(frame) = self.router.pop_frame(&peer, now) {
-            w.idle = false;
-            if w.tx.try_send(frame).is_err() {
-                self.writers.remove(&peer);
+        let Some(len) = self.router.next_frame_len(&peer, now) else {
+            return;
+        };
+        let large = len >= self.large_frame;
+        if large && self.large_in_flight >= self.max_large_in_flight {
+            if !self.waiting_large.contains(&peer) {
+                self.waiting_large.push_back(peer);
             }
+            return;
+        }
+        let Some(frame) = self.router.pop_frame(&peer, now) else {
+            return;
+        };
+        let Some(w) = self.writers.get_mut(&peer) else {
+            return;
+        };
+        w.idle = false;
+        w.large = large;
+        if large {
+            self.large_in_flight += 1;
+        }
+        if w.tx.try_send(frame).is_err() {
+            self.drop_writer(&peer);
         }
     }
 }

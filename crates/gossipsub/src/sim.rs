@@ -330,6 +330,8 @@ impl Network {
                 if let Some(l) = self.links.get_mut(&(from, to)) {
                     l.busy = false;
                 }
+                let peer = self.nodes[to].id;
+                self.nodes[from].router.frame_written(&peer, now);
                 self.start_writes(from);
             }
             Wake::Uplink { node } => {
