@@ -185,16 +185,19 @@ pub fn run(data: &[u8]) {
     let d_high = cfg.mesh_n_high;
     let t0 = Instant::now();
     let mut now = t0;
-    let peers: Vec<PeerId> = (0..PEERS as u8)
-        .map(|i| {
-            let mut k = [9u8; 32];
-            k[0] = i;
-            plexus_identity::Keypair::ed25519_from_bytes(k)
-                .expect("key")
-                .public()
-                .to_peer_id()
-        })
-        .collect();
+    static PEER_IDS: std::sync::OnceLock<Vec<PeerId>> = std::sync::OnceLock::new();
+    let peers = PEER_IDS.get_or_init(|| {
+        (0..PEERS as u8)
+            .map(|i| {
+                let mut k = [9u8; 32];
+                k[0] = i;
+                plexus_identity::Keypair::ed25519_from_bytes(k)
+                    .expect("key")
+                    .public()
+                    .to_peer_id()
+            })
+            .collect()
+    });
     let Ok(mut r) = Router::new(cfg.clone(), PeerId::random(), 7, now) else {
         return;
     };
@@ -431,7 +434,7 @@ pub fn run(data: &[u8]) {
         // Memory bounds.
         assert!(r.seen_len() <= cfg.max_seen_messages);
         assert!(r.pending_validations() <= cfg.max_pending_validations_per_topic * TOPICS.len());
-        for peer in &peers {
+        for peer in peers {
             let cap = cfg.max_idontwant_per_heartbeat * (cfg.idontwant_ttl_heartbeats as usize + 1);
             assert!(r.dont_send_len(peer) <= cap);
             if let Some((_, bytes)) = r.queued(peer) {
