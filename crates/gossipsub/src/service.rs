@@ -565,10 +565,8 @@ impl Driver {
     }
 
     fn drop_writer(&mut self, peer: &PeerId) {
-        if let Some(w) = self.writers.remove(peer) {
-            if w.large {
-                self.large_done();
-            }
+        if self.writers.remove(peer).is_some_and(|w| w.large) {
+            self.large_done();
         }
     }
 

@@ -2,6 +2,7 @@
 //
 //   node peer.mjs <2|3> <yamux|mplex> listen [--remote <peer id>] [--size <bytes>]
 //   node peer.mjs <2|3> <yamux|mplex> dial <multiaddr/p2p/id> [--size <bytes>]
+//   node peer.mjs <2|3> <yamux|mplex> gossip
 //
 // Runs js-libp2p 2.x or 3.x (npm aliases in package.json) over TCP + Noise with
 // exactly one muxer, and a key libp2p generates (Ed25519). Once connected to the
@@ -21,8 +22,14 @@
 // After "done" the peer stays up (so the remote can ping and identify it) until
 // stdin closes, then it stops and exits 0. Any failure prints "error" and exits 1.
 //
+// Gossip mode (gossipMain below) runs gossipsub configured like Lodestar's and takes one
+// command per stdin line instead; stdin closing still stops it.
+//
 // mplex: @libp2p/mplex 12.x works with libp2p 3.x (peer @libp2p/interface ^3), so
 // mplex is tested with both majors; upstream marks it deprecated (no flow control).
+
+import { createHash } from 'node:crypto'
+import { createInterface } from 'node:readline'
 
 export const PROTOCOL = '/plexus-interop/1.0.0'
 
@@ -154,8 +161,8 @@ async function load (version, muxer) {
 
 function parseArgs (argv) {
   const [version, muxer, mode, ...rest] = argv
-  const usage = 'usage: peer.mjs <2|3> <yamux|mplex> listen|dial <multiaddr> [--remote <peer id>] [--size <bytes>]'
-  if (!['2', '3'].includes(version) || !['yamux', 'mplex'].includes(muxer) || !['listen', 'dial'].includes(mode)) {
+  const usage = 'usage: peer.mjs <2|3> <yamux|mplex> listen|dial <multiaddr> [--remote <peer id>] [--size <bytes>] | gossip'
+  if (!['2', '3'].includes(version) || !['yamux', 'mplex'].includes(muxer) || !['listen', 'dial', 'gossip'].includes(mode)) {
     throw new Error(usage)
   }
   const args = { version: Number(version), muxer, mode, size: 16 * 1024 * 1024, remote: undefined, target: undefined }
@@ -184,6 +191,7 @@ async function main () {
   }
   const { version, muxer, mode, size } = args
   const lib = await load(version, muxer)
+  if (mode === 'gossip') return gossipMain(version, lib)
   const v = api[version]
 
   const node = await lib.createLibp2p({
@@ -264,6 +272,201 @@ async function main () {
   // Stay up for the remote's own checks until stdin closes.
   process.stdin.resume()
   await new Promise((resolve) => process.stdin.on('end', resolve).on('close', resolve))
+  await node.stop()
+  process.exit(0)
+}
+
+// ---------- gossip mode ----------
+//
+// Gossipsub configured like Lodestar's: StrictNoSign, a content message id (msgId below,
+// the same function the Rust side gives plexus), a fast message id on the data, async
+// validation, flood publish and no PX; the mesh degrees, the heartbeat and the IDONTWANT
+// threshold are shrunk for a three-node test. 2.x runs @chainsafe/libp2p-gossipsub 14.x
+// (the last ChainSafe major; it needs libp2p 2.x's @libp2p/interface 2), 3.x runs
+// @libp2p/gossipsub 17.x (gossipsub moved into the js-libp2p monorepo for libp2p 3). Both
+// speak /meshsub/1.2.0 at most and send IDONTWANT; 14.x records a received IDONTWANT but
+// still forwards the message to its sender, 17.x skips it.
+//
+// It listens on 127.0.0.1, prints "started" and "listening", then reads commands (one per
+// stdin line, tab-separated) and answers each with one line:
+//   dial <multiaddr>                     -> dialed peer
+//   subscribe <topic>                    -> subscribed topic
+//   unsubscribe <topic>                  -> unsubscribed topic
+//   wait_mesh <topic> <peer,...> <ms>    -> mesh topic peers grafted
+//       (once the mesh holds every peer listed; grafted: peer:direction of each
+//       gossipsub:graft event, inbound = the peer sent GRAFT)
+//   publish <topic> <hex data>           -> published id recipients
+//   wait_message <id> <ms>               -> message id from topic data
+//       (from: the propagation source of the first copy; a message under 1 KiB is
+//       accepted at once, a larger one waits for validate)
+//   validate <id> <accept|ignore|reject> -> validated id
+//   wait_idontwant <peer> <id> <ms>      -> idontwant peer ids
+//       (once an IDONTWANT for id came from peer; ids: every IDONTWANT id from it)
+//   wait_prune <topic> <peer> <ms>       -> prune peer topic direction
+//       (once the peer sent PRUNE for topic: a gossipsub:prune event, inbound)
+// Ids and data are hex. A wait that runs out, or any other failure, prints "error".
+
+// The message id, as Lodestar computes it minus the snappy/domain part: the first 20 bytes
+// of SHA-256(topic length as u64 little-endian ‖ topic ‖ data).
+export function msgId (topic, data) {
+  const t = Buffer.from(topic, 'utf8')
+  const len = Buffer.alloc(8)
+  len.writeBigUInt64LE(BigInt(t.length))
+  const digest = createHash('sha256').update(len).update(t).update(data).digest()
+  return new Uint8Array(digest.subarray(0, 20))
+}
+
+// Messages this large (the IDONTWANT threshold) wait for a validate command, so the
+// test decides when they are forwarded; smaller ones are accepted at once.
+const HOLD = 1024
+
+const hex = (bytes) => Buffer.from(bytes).toString('hex')
+const unhex = (s) => new Uint8Array(Buffer.from(s, 'hex'))
+
+async function waitFor (what, ms, check) {
+  const end = Date.now() + ms
+  for (;;) {
+    const found = check()
+    if (found != null) return found
+    if (Date.now() >= end) throw new Error(`no ${what} within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+async function gossipMain (version, lib) {
+  const { gossipsub } = await import(`gossipsub-v${version}`)
+  const node = await lib.createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [lib.tcp()],
+    connectionEncrypters: [lib.noise()],
+    streamMuxers: [lib.mux],
+    services: {
+      identify: lib.identify(),
+      ping: lib.ping(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictNoSign',
+        msgIdFn: (msg) => msgId(msg.topic, msg.data),
+        msgIdToStrFn: hex,
+        // Lodestar: xxhash64 of the data; any hash of the data does here.
+        fastMsgIdFn: (rpcMsg) => createHash('sha1').update(rpcMsg.data ?? new Uint8Array(0)).digest('base64'),
+        asyncValidation: true,
+        floodPublish: true,
+        doPX: false,
+        D: 2,
+        Dlo: 2,
+        Dhi: 4,
+        Dscore: 1,
+        Dout: 0,
+        Dlazy: 2,
+        heartbeatInterval: 100,
+        fanoutTTL: 60_000,
+        mcacheLength: 6,
+        mcacheGossip: 3,
+        seenTTL: 768_000,
+        // A publish with no peer is an error the test should see.
+        allowPublishToZeroTopicPeers: false,
+        // Below the test's 4 KiB message, above its small ones.
+        idontwantMinDataSize: HOLD,
+        emitSelf: false
+      })
+    }
+  })
+  const pubsub = node.services.pubsub
+
+  const messages = new Map() // id -> { from, topic, data }
+  const grafts = [] // { peer, topic, direction }
+  const prunes = []
+  const idontwants = new Map() // peer -> [id]
+  pubsub.addEventListener('gossipsub:message', (evt) => {
+    const { propagationSource, msgId: id, msg } = evt.detail
+    const from = propagationSource.toString()
+    if (!messages.has(id)) messages.set(id, { from, topic: msg.topic, data: hex(msg.data) })
+    if (msg.data.length < HOLD) pubsub.reportMessageValidationResult(id, from, 'accept')
+  })
+  const meshEvent = (list) => (evt) => {
+    const { peerId, topic, direction } = evt.detail
+    list.push({ peer: peerId.toString(), topic, direction })
+  }
+  pubsub.addEventListener('gossipsub:graft', meshEvent(grafts))
+  pubsub.addEventListener('gossipsub:prune', meshEvent(prunes))
+  // No public counter of received IDONTWANT: wrap the handler (an instance property
+  // shadows the prototype's method, which the RPC handler calls as this.handleIdontwant).
+  if (typeof pubsub.handleIdontwant !== 'function') {
+    throw new Error('this gossipsub has no handleIdontwant to count IDONTWANT with')
+  }
+  const handleIdontwant = pubsub.handleIdontwant
+  pubsub.handleIdontwant = function (peer, entries) {
+    const ids = idontwants.get(peer) ?? []
+    for (const { messageIDs } of entries) {
+      for (const id of messageIDs ?? []) ids.push(hex(id))
+    }
+    idontwants.set(peer, ids)
+    return handleIdontwant.call(this, peer, entries)
+  }
+
+  await node.start()
+  out('started', { peer: node.peerId.toString(), agent_version: node.services.identify?.host?.agentVersion ?? null })
+  out('listening', { addr: node.getMultiaddrs()[0].toString() })
+
+  const commands = {
+    async dial ([addr]) {
+      const connection = await node.dial(lib.multiaddr(addr))
+      out('dialed', { peer: connection.remotePeer.toString() })
+    },
+    async subscribe ([topic]) {
+      pubsub.subscribe(topic)
+      out('subscribed', { topic })
+    },
+    async unsubscribe ([topic]) {
+      pubsub.unsubscribe(topic)
+      out('unsubscribed', { topic })
+    },
+    async wait_mesh ([topic, peers, ms]) {
+      const want = peers.split(',').filter((p) => p !== '')
+      const mesh = await waitFor(`mesh of ${topic} with ${want}`, Number(ms), () => {
+        const have = pubsub.getMeshPeers(topic).map(String)
+        return want.every((p) => have.includes(p)) ? have : null
+      })
+      const grafted = grafts.filter((g) => g.topic === topic).map((g) => `${g.peer}:${g.direction}`)
+      out('mesh', { topic, peers: mesh, grafted })
+    },
+    async publish ([topic, data]) {
+      const bytes = unhex(data)
+      const { recipients } = await pubsub.publish(topic, bytes)
+      out('published', { id: hex(msgId(topic, bytes)), recipients: recipients.map(String) })
+    },
+    async wait_message ([id, ms]) {
+      const m = await waitFor(`message ${id}`, Number(ms), () => messages.get(id))
+      out('message', { id, from: m.from, topic: m.topic, data: m.data })
+    },
+    async validate ([id, verdict]) {
+      const m = messages.get(id)
+      if (m == null) throw new Error(`no message ${id} to validate`)
+      pubsub.reportMessageValidationResult(id, m.from, verdict)
+      out('validated', { id })
+    },
+    async wait_idontwant ([peer, id, ms]) {
+      const ids = await waitFor(`IDONTWANT ${id} from ${peer}`, Number(ms), () => {
+        const ids = idontwants.get(peer) ?? []
+        return ids.includes(id) ? ids : null
+      })
+      out('idontwant', { peer, ids })
+    },
+    async wait_prune ([topic, peer, ms]) {
+      const p = await waitFor(`PRUNE of ${topic} from ${peer}`, Number(ms), () =>
+        prunes.find((p) => p.topic === topic && p.peer === peer && p.direction === 'inbound'))
+      out('prune', p)
+    }
+  }
+
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  for await (const line of lines) {
+    if (line.trim() === '') continue
+    const [name, ...rest] = line.split('\t')
+    const command = commands[name]
+    if (command == null) fail('command', `unknown command ${JSON.stringify(name)}`)
+    await command(rest).catch((err) => fail(name, err))
+  }
   await node.stop()
   process.exit(0)
 }

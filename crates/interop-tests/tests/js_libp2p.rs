@@ -7,7 +7,7 @@
 //! both muxers: `@libp2p/mplex` 12.x supports libp2p 3.x.
 //!
 //! Each combination (major × muxer × who dials) checks, with plexus offering
-//! only the muxer under test:
+//! only the muxer under test (here and in the gossipsub tests):
 //! - the connection: each side authenticated the other, and the muxer is the
 //!   one under test;
 //! - ping both ways;
@@ -19,6 +19,36 @@
 //!   directions (the opener sends and closes its write side, the acceptor reads
 //!   to EOF, then sends and closes, and the opener reads to EOF).
 //!
+//! Gossipsub (the `gossipsub_*` tests, all eight combinations too): js runs
+//! `@chainsafe/libp2p-gossipsub` 14.x with libp2p 2.x and `@libp2p/gossipsub`
+//! 17.x with 3.x (gossipsub moved into the js-libp2p monorepo for libp2p 3; the
+//! ChainSafe package stops at 14.x, whose dependencies are libp2p 2.x's),
+//! configured like Lodestar: `StrictNoSign`, a content message id (the first 20
+//! bytes of SHA-256(topic length u64 LE ‖ topic ‖ data): node:crypto on the js
+//! side, the same function as plexus's `message_id_fn`), async validation,
+//! flood publish, no PX; with a 100 ms heartbeat, D = D_low = 2, D_high = 4
+//! on both sides and js's IDONTWANT threshold at 1 KiB. Both js majors speak
+//! `/meshsub/1.2.0` at most (plexus offers 1.3.0 first). The js node and two
+//! plexus hosts a and b form a triangle (a sends no IDONTWANT, so whatever b
+//! counts came from js), all on `/eth2/<digest>/beacon_block/ssz_snappy`.
+//! Messages of 1 KiB or more are validated only when the test says so, on
+//! every node, so the first copy of each comes from its publisher. Checked:
+//! - the meshes: a and b graft js (`Event::Grafted`, and js in their
+//!   snapshots' meshes), js's mesh holds a and b (`getMeshPeers`) and js
+//!   emitted `gossipsub:graft` for both;
+//! - a small and a 4 KiB message each way: same data, topic and message id on
+//!   both sides, no author fields (StrictNoSign);
+//! - IDONTWANT both ways on a's 4 KiB message: js, getting it from a, sends
+//!   IDONTWANT to b (b's `stats.idontwant_received` > 0) and b sends one to js
+//!   (js's IDONTWANT handler saw that id from b); once b accepts the message it
+//!   does not forward it to js (`stats.idontwant_skipped` > 0); once js
+//!   accepts it, js 17.x does not forward it to b either (b's duplicate count
+//!   stays put; 14.x records IDONTWANT but forwards anyway, so not checked);
+//! - leaving is a PRUNE: b unsubscribes and js gets PRUNE from b; js
+//!   unsubscribes and a gets `Event::Pruned { by: MeshChange::Remote }` and
+//!   `Event::Unsubscribed` for js, which leaves a's mesh;
+//! - no stream fault on either plexus host (plexus decoded all js sent).
+//!
 //! No `node`/`npm` on PATH fails every test with one line saying what to
 //! install; nothing is skipped.
 
@@ -27,6 +57,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use plexus_gossipsub::{
+    Acceptance, Config as GossipConfig, Event, GossipEvent, Gossipsub, GossipsubService,
+    MeshChange, MessageId, RawMessage, ServiceConfig, Signing, Snapshot, TopicHash,
+    default_message_id,
+};
 use plexus_host::{HandlerOpts, Host, HostConfig, PeerId};
 use plexus_identify::{IdentifyConfig, IdentifyService};
 use plexus_identity::Keypair;
@@ -43,6 +78,10 @@ const PROTO: &str = "/plexus-interop/1.0.0";
 const SIZE: usize = 16 * 1024 * 1024;
 /// Time for a whole combination: js start, connection, checks and streams.
 const LIMIT: Duration = Duration::from_secs(180);
+/// Time for one wait of the gossipsub tests (a mesh, a message, an IDONTWANT, a PRUNE).
+const WAIT: Duration = Duration::from_secs(10);
+/// Time for a whole gossipsub combination.
+const GOSSIP_LIMIT: Duration = Duration::from_secs(90);
 const NEED_NODE: &str =
     "js-libp2p interop needs Node.js >= 20 and npm on PATH (Debian: apt-get install nodejs npm)";
 
@@ -265,6 +304,32 @@ impl JsPeer {
             if l.event == event {
                 return l;
             }
+        }
+    }
+
+    /// Send one command (gossip mode): the fields, tab-separated, on one line.
+    async fn send(&mut self, fields: &[&str]) {
+        let mut line = fields.join("\t");
+        line.push('\n');
+        let stdin = self.stdin.as_mut().expect("js stdin is open");
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("writing a command to the js peer");
+        stdin.flush().await.expect("flushing the js peer's stdin");
+    }
+
+    /// Send a command and wait for its answer. js bounds its own waits by
+    /// `WAIT` (answering `error`); this bounds the answer a little later.
+    async fn ask(&mut self, fields: &[&str], reply: &str) -> Line {
+        self.send(fields).await;
+        match tokio::time::timeout(WAIT + Duration::from_secs(5), self.expect(reply)).await {
+            Ok(l) => l,
+            Err(_) => panic!(
+                "no {reply:?} from js for {:?}; stderr:\n{}",
+                fields.first(),
+                self.stderr.lock().unwrap()
+            ),
         }
     }
 
@@ -500,6 +565,462 @@ async fn run(major: u32, mux: Mux, js_dials: bool) {
     p.host.shutdown().await;
 }
 
+// ---------- gossipsub ----------
+
+/// The topic of the gossipsub tests (a beacon block topic with a made-up fork digest).
+const TOPIC: &str = "/eth2/4a26c58b/beacon_block/ssz_snappy";
+/// The size of the large messages: above both sides' IDONTWANT thresholds.
+const LARGE: usize = 4096;
+/// Messages this large wait for the test's verdict on both sides (js: `HOLD`
+/// in `js/peer.mjs`), so nobody forwards a large message before the test has
+/// seen its IDONTWANTs: every first copy then comes from the publisher.
+/// Smaller ones are accepted at once.
+const HOLD: usize = 1024;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    assert!(s.len().is_multiple_of(2), "odd hex length {}", s.len());
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_else(|e| panic!("hex {s:?}: {e}")))
+        .collect()
+}
+
+/// The content message id of `msgId` in `js/peer.mjs`: the first 20 bytes of
+/// SHA-256(topic length u64 LE ‖ topic ‖ data). plexus's `default_message_id`
+/// computes exactly that for a message without `from`/`seqno`, so this hands
+/// it the content only (this crate has no SHA-256 of its own).
+fn content_id(m: &RawMessage) -> MessageId {
+    default_message_id(&RawMessage {
+        from: None,
+        seqno: None,
+        signature: None,
+        key: None,
+        ..m.clone()
+    })
+}
+
+/// The plexus side of the gossipsub tests: js's settings (see `js/peer.mjs`).
+fn gossip_config(sends_idontwant: bool) -> GossipConfig {
+    let heartbeat = Duration::from_millis(100);
+    let mut cfg = GossipConfig {
+        heartbeat_interval: heartbeat,
+        heartbeat_initial_delay: Duration::from_millis(50),
+        backoff_slack: heartbeat,
+        mesh_n: 2,
+        mesh_n_low: 2,
+        mesh_n_high: 4,
+        mesh_outbound_min: 0,
+        mesh_outbound_min_score_kept: 1,
+        gossip_lazy: 2,
+        signing: Signing::StrictNoSign,
+        message_id_fn: Arc::new(content_id),
+        ..GossipConfig::default()
+    };
+    if !sends_idontwant {
+        cfg.idontwant_message_size_threshold = usize::MAX;
+        cfg.idontwant_on_publish_threshold = usize::MAX;
+    }
+    cfg
+}
+
+/// A plexus host running gossipsub; a task logs every event and accepts every
+/// message under `HOLD` bytes (the test answers for larger ones).
+struct GossipNode {
+    name: &'static str,
+    p: Plexus,
+    gs: Gossipsub,
+    log: Arc<Mutex<Vec<GossipEvent>>>,
+}
+
+impl GossipNode {
+    async fn new(name: &'static str, mux: Mux, sends_idontwant: bool) -> GossipNode {
+        let p = plexus_host(mux).await;
+        let (gs, mut events) = GossipsubService::spawn(
+            p.host.clone(),
+            gossip_config(sends_idontwant),
+            ServiceConfig::default(),
+            None,
+        )
+        .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (g, l) = (gs.clone(), log.clone());
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if let GossipEvent::Router(Event::Message { id, message, .. }) = &ev
+                    && message.data.len() < HOLD
+                {
+                    let _ = g.report_validation(id.clone(), Acceptance::Accept).await;
+                }
+                l.lock().unwrap().push(ev);
+            }
+        });
+        GossipNode { name, p, gs, log }
+    }
+
+    fn peer(&self) -> PeerId {
+        self.p.host.peer_id()
+    }
+
+    fn addr(&self) -> Multiaddr {
+        self.p.host.listen_addrs()[0]
+            .clone()
+            .with(Protocol::P2p(self.peer()))
+    }
+
+    /// The first logged router event `f` picks, waiting up to `WAIT`.
+    async fn wait_event<T>(&self, what: &str, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+        let end = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found = self.log.lock().unwrap().iter().find_map(|e| match e {
+                GossipEvent::Router(e) => f(e),
+                _ => None,
+            });
+            if let Some(t) = found {
+                return t;
+            }
+            if tokio::time::Instant::now() >= end {
+                panic!(
+                    "plexus {}: no {what} within {WAIT:?}; events: {:?}",
+                    self.name,
+                    self.log.lock().unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The message with `id` (the first copy): its source and the message.
+    async fn wait_message(&self, id: &str) -> (PeerId, RawMessage) {
+        self.wait_event(&format!("message {id}"), |e| match e {
+            Event::Message {
+                source,
+                id: got,
+                message,
+            } if got.to_string() == id => Some((*source, message.clone())),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn mesh(&self) -> Vec<PeerId> {
+        let t: TopicHash = TOPIC.into();
+        let snap = self.gs.snapshot().await.expect("gossipsub runs");
+        snap.mesh
+            .into_iter()
+            .find(|(x, _)| *x == t)
+            .map(|(_, m)| m)
+            .unwrap_or_default()
+    }
+
+    /// Wait until our mesh of `TOPIC` holds every one of `peers`.
+    async fn wait_mesh(&self, peers: &[PeerId]) {
+        let end = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mesh = self.mesh().await;
+            if peers.iter().all(|p| mesh.contains(p)) {
+                return;
+            }
+            if tokio::time::Instant::now() >= end {
+                panic!(
+                    "plexus {}: mesh {mesh:?} lacks some of {peers:?} after {WAIT:?}; events: {:?}",
+                    self.name,
+                    self.log.lock().unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Wait until a snapshot satisfies `f`; returns it.
+    async fn wait_snapshot(&self, what: &str, f: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let end = tokio::time::Instant::now() + WAIT;
+        loop {
+            let snap = self.gs.snapshot().await.expect("gossipsub runs");
+            if f(&snap) {
+                return snap;
+            }
+            if tokio::time::Instant::now() >= end {
+                panic!(
+                    "plexus {}: no {what} within {WAIT:?}; stats {:?}",
+                    self.name, snap.stats
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Duplicate copies of `TOPIC` messages received so far.
+    async fn duplicates(&self) -> u64 {
+        let t: TopicHash = TOPIC.into();
+        let snap = self.gs.snapshot().await.expect("gossipsub runs");
+        snap.topics
+            .into_iter()
+            .find(|(x, _)| *x == t)
+            .map_or(0, |(_, s)| s.duplicates)
+    }
+
+    fn faults(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                GossipEvent::StreamFault(f) => Some(f.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A message as received by a plexus node: js's data, topic and id, no author.
+fn check_plexus_got(node: &GossipNode, msg: &RawMessage, data: &[u8]) {
+    assert!(
+        msg.data[..] == data[..],
+        "plexus {} received wrong data: {}",
+        node.name,
+        first_diff(&msg.data, data)
+    );
+    assert_eq!(msg.topic.as_str(), TOPIC);
+    assert!(
+        msg.from.is_none() && msg.seqno.is_none() && msg.signature.is_none() && msg.key.is_none(),
+        "js sent author fields under StrictNoSign: {msg:?}"
+    );
+}
+
+/// A message as js reported it: plexus's data, topic and id.
+fn check_js_got(l: &Line, id: &MessageId, data: &[u8]) {
+    assert_eq!(
+        l.get("id"),
+        id.to_string(),
+        "js computed another message id"
+    );
+    assert_eq!(l.get("topic"), TOPIC);
+    let got = unhex(l.get("data"));
+    assert!(
+        got == data,
+        "js received wrong data: {}",
+        first_diff(&got, data)
+    );
+}
+
+/// One gossipsub combination: js-libp2p `major` over `mux` with two plexus hosts.
+async fn run_gossip(major: u32, mux: Mux, js_dials: bool) {
+    tokio::task::spawn_blocking(npm_ready)
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // a sends no IDONTWANT: whatever b counts came from js.
+    let a = GossipNode::new("a", mux, false).await;
+    let b = GossipNode::new("b", mux, true).await;
+    let mut js = JsPeer::spawn(major, mux, &["gossip".into()]);
+    let wait_ms = WAIT.as_millis().to_string();
+
+    tokio::time::timeout(GOSSIP_LIMIT, async {
+        let started = js.expect("started").await;
+        let js_peer: PeerId = started.get("peer").parse().unwrap();
+        let js_addr: Multiaddr = js.expect("listening").await.get("addr").parse().unwrap();
+        let (ap, bp) = (a.peer(), b.peer());
+
+        // The triangle.
+        let conn = b.p.host.connect(vec![a.addr()]).await.unwrap();
+        assert_eq!(conn.peer, ap);
+        for n in [&a, &b] {
+            if js_dials {
+                let l = js.ask(&["dial", &n.addr().to_string()], "dialed").await;
+                assert_eq!(
+                    l.get("peer"),
+                    n.peer().to_string(),
+                    "js authenticated plexus"
+                );
+            } else {
+                let conn = n.p.host.connect(vec![js_addr.clone()]).await.unwrap();
+                assert_eq!(conn.peer, js_peer, "plexus authenticated js");
+            }
+            let conn = loop {
+                if let Some(c) = n.p.host.connection(&js_peer) {
+                    break c;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            assert_eq!(conn.muxer, mux.protocol());
+        }
+
+        // Everyone joins; the meshes form.
+        assert!(a.gs.subscribe(TOPIC).await.unwrap());
+        assert!(b.gs.subscribe(TOPIC).await.unwrap());
+        js.ask(&["subscribe", TOPIC], "subscribed").await;
+        for n in [&a, &b] {
+            n.wait_event("GRAFT with js", |e| match e {
+                Event::Grafted { peer, topic, by }
+                    if *peer == js_peer && topic.as_str() == TOPIC =>
+                {
+                    Some(*by)
+                }
+                _ => None,
+            })
+            .await;
+        }
+        a.wait_mesh(&[bp, js_peer]).await;
+        b.wait_mesh(&[ap, js_peer]).await;
+        let both = format!("{ap},{bp}");
+        let mesh = js.ask(&["wait_mesh", TOPIC, &both, &wait_ms], "mesh").await;
+        let grafted = mesh.list("grafted");
+        for p in [ap, bp] {
+            let p = p.to_string();
+            assert!(
+                grafted.iter().any(|g| g.starts_with(&format!("{p}:"))),
+                "js emitted gossipsub:graft for {p}: {grafted:?}"
+            );
+        }
+
+        // A small message from js, then from a.
+        let data = pattern(21, 100);
+        let l = js.ask(&["publish", TOPIC, &hex(&data)], "published").await;
+        let id = l.get("id").to_owned();
+        let recipients = l.list("recipients");
+        for p in [ap, bp] {
+            assert!(
+                recipients.contains(&p.to_string().as_str()),
+                "{p} in {recipients:?}"
+            );
+        }
+        for n in [&a, &b] {
+            let (source, msg) = n.wait_message(&id).await;
+            assert!(
+                source == js_peer || source == ap || source == bp,
+                "{source}"
+            );
+            check_plexus_got(n, &msg, &data);
+            assert_eq!(content_id(&msg).to_string(), id);
+        }
+        let data = pattern(22, 100);
+        let id = a.gs.publish(TOPIC, data.clone()).await.unwrap().unwrap();
+        let l = js
+            .ask(&["wait_message", &id.to_string(), &wait_ms], "message")
+            .await;
+        check_js_got(&l, &id, &data);
+        assert!(
+            [ap.to_string(), bp.to_string()]
+                .iter()
+                .any(|p| p == l.get("from")),
+            "{l:?}"
+        );
+        b.wait_message(&id.to_string()).await;
+
+        // A large message from a. Nobody forwards it before the test says so,
+        // so js and b each get it from a first, and each sends IDONTWANT to
+        // its other mesh peer: js to b, b to js (a sends none).
+        let data = pattern(23, LARGE);
+        let id = a.gs.publish(TOPIC, data.clone()).await.unwrap().unwrap();
+        let ids = id.to_string();
+        let l = js.ask(&["wait_message", &ids, &wait_ms], "message").await;
+        check_js_got(&l, &id, &data);
+        assert_eq!(l.get("from"), ap.to_string(), "js's first copy is a's");
+        let (source, msg) = b.wait_message(&ids).await;
+        assert_eq!(source, ap, "b's first copy is a's");
+        assert_eq!(msg.data[..], data[..]);
+        // js → b.
+        b.wait_snapshot("IDONTWANT from js", |s| s.stats.idontwant_received > 0)
+            .await;
+        // b → js.
+        let l = js
+            .ask(
+                &["wait_idontwant", &bp.to_string(), &ids, &wait_ms],
+                "idontwant",
+            )
+            .await;
+        assert!(l.list("ids").contains(&ids.as_str()), "{l:?}");
+        let a_stats = a.gs.snapshot().await.unwrap().stats;
+        assert_eq!(a_stats.idontwant_sent, 0, "a is configured to send none");
+        // b accepts it and does not forward it to js, who said IDONTWANT.
+        b.gs.report_validation(id.clone(), Acceptance::Accept)
+            .await
+            .unwrap();
+        b.wait_snapshot("forward skipped for js's IDONTWANT", |s| {
+            s.stats.idontwant_skipped > 0
+        })
+        .await;
+        // js accepts it: 17.x does not forward it to b, who said IDONTWANT
+        // (14.x forwards it all the same: b gets a duplicate).
+        let dups = b.duplicates().await;
+        js.ask(&["validate", &ids, "accept"], "validated").await;
+        if major >= 3 {
+            // Forwarding is immediate on js's side; a few heartbeats for stragglers.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(
+                b.duplicates().await,
+                dups,
+                "js forwarded to b despite IDONTWANT"
+            );
+        }
+
+        // A large message from js.
+        let data = pattern(24, LARGE);
+        let l = js.ask(&["publish", TOPIC, &hex(&data)], "published").await;
+        let id = l.get("id").to_owned();
+        for n in [&a, &b] {
+            let (source, msg) = n.wait_message(&id).await;
+            assert_eq!(source, js_peer, "plexus {}'s first copy is js's", n.name);
+            check_plexus_got(n, &msg, &data);
+            assert_eq!(content_id(&msg).to_string(), id);
+        }
+        for n in [&a, &b] {
+            n.gs.report_validation(MessageId::new(unhex(&id)), Acceptance::Accept)
+                .await
+                .unwrap();
+        }
+
+        // Leaving is a PRUNE: b leaves (js sees it), then js leaves (a sees it).
+        assert!(b.gs.unsubscribe(TOPIC).await.unwrap());
+        let l = js
+            .ask(&["wait_prune", TOPIC, &bp.to_string(), &wait_ms], "prune")
+            .await;
+        assert_eq!(l.get("direction"), "inbound");
+        js.ask(&["unsubscribe", TOPIC], "unsubscribed").await;
+        a.wait_event("PRUNE from js", |e| match e {
+            Event::Pruned {
+                peer,
+                topic,
+                by: MeshChange::Remote,
+            } if *peer == js_peer && topic.as_str() == TOPIC => Some(()),
+            _ => None,
+        })
+        .await;
+        a.wait_event("js unsubscribing", |e| match e {
+            Event::Unsubscribed { peer, topic } if *peer == js_peer && topic.as_str() == TOPIC => {
+                Some(())
+            }
+            _ => None,
+        })
+        .await;
+        assert!(!a.mesh().await.contains(&js_peer), "js left a's mesh");
+
+        for n in [&a, &b] {
+            assert_eq!(
+                n.faults(),
+                Vec::<String>::new(),
+                "plexus {} stream faults",
+                n.name
+            );
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "gossipsub with js-libp2p {major} over {} timed out; js stderr:\n{}",
+            mux.name(),
+            js.stderr.lock().unwrap()
+        )
+    });
+    js.finish().await;
+    a.p.host.shutdown().await;
+    b.p.host.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_libp2p_2_yamux_dials_plexus() {
     run(2, Mux::Yamux, true).await;
@@ -538,4 +1059,44 @@ async fn js_libp2p_3_mplex_dials_plexus() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plexus_dials_js_libp2p_3_mplex() {
     run(3, Mux::Mplex, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_js_libp2p_2_yamux_dials_plexus() {
+    run_gossip(2, Mux::Yamux, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_plexus_dials_js_libp2p_2_yamux() {
+    run_gossip(2, Mux::Yamux, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_js_libp2p_2_mplex_dials_plexus() {
+    run_gossip(2, Mux::Mplex, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_plexus_dials_js_libp2p_2_mplex() {
+    run_gossip(2, Mux::Mplex, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_js_libp2p_3_yamux_dials_plexus() {
+    run_gossip(3, Mux::Yamux, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_plexus_dials_js_libp2p_3_yamux() {
+    run_gossip(3, Mux::Yamux, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_js_libp2p_3_mplex_dials_plexus() {
+    run_gossip(3, Mux::Mplex, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_plexus_dials_js_libp2p_3_mplex() {
+    run_gossip(3, Mux::Mplex, false).await;
 }
