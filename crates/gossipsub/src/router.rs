@@ -701,6 +701,11 @@ impl Router {
         for p in mesh {
             self.prune_peer(topic, p, self.cfg.unsubscribe_backoff, false, now);
         }
+        // The PRUNEs go in a frame of their own, before the unsubscription: rust-libp2p
+        // handles subscriptions before control and would apply its own (longer) prune
+        // backoff on seeing the unsubscription first, then refuse and penalise our GRAFT
+        // when we rejoin after our shorter unsubscribe backoff.
+        self.flush(now);
         self.mesh.remove(topic);
         let ready: Vec<PeerId> = self
             .peers

@@ -558,8 +558,9 @@ fn control_goes_before_publishes_before_forwards_before_gossip() {
     h.r.unsubscribe(&topic(), h.now);
     let sent = h.sent(p);
     assert!(!sent[0].control.prune.is_empty(), "control first");
-    assert_eq!(&sent[1].messages[0].data[..], b"mine", "then own publish");
-    assert_eq!(sent[2].messages[0].data, fwd.data, "then the forward");
+    assert_eq!(sent[1].subscriptions.len(), 1, "both control frames");
+    assert_eq!(&sent[2].messages[0].data[..], b"mine", "then own publish");
+    assert_eq!(sent[3].messages[0].data, fwd.data, "then the forward");
 }
 
 #[test]
@@ -955,6 +956,20 @@ fn prune_backoff_from_a_peer_is_clamped() {
     // Clamped to max_prune_backoff (1 h): expired after 2 h of heartbeats.
     h.advance(Duration::from_secs(3601 + 2));
     assert!(!h.r.in_backoff(&topic(), &peers[0], h.now));
+}
+
+#[test]
+fn unsubscribe_sends_the_prune_before_the_unsubscription() {
+    let mut h = H::new(cfg());
+    let peers = h.with_peers(1, Version::V1_1);
+    h.drain_all();
+    h.r.unsubscribe(&topic(), h.now);
+    let sent = h.sent(peers[0]);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].control.prune.len(), 1);
+    assert!(sent[0].subscriptions.is_empty(), "PRUNE first, alone");
+    assert_eq!(sent[1].subscriptions.len(), 1);
+    assert!(!sent[1].subscriptions[0].subscribe);
 }
 
 #[test]
