@@ -642,8 +642,10 @@ async fn write_loop(
     let _ = stream.shutdown().await;
 }
 
-/// Bytes read from an inbound stream at a time.
+/// Most bytes reserved for one read of an inbound stream.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes reserved for a read when no frame is pending (most RPCs are small).
+const IDLE_READ: usize = 2048;
 
 async fn read_loop(
     mut inbound: InboundStream,
@@ -681,7 +683,14 @@ async fn read_loop(
                 }
             }
         }
-        buf.reserve(READ_CHUNK);
+        // Room for the rest of the frame being read, in chunks of at most READ_CHUNK (never
+        // reserving a declared length before its bytes arrive); a small read when nothing
+        // is pending, so an idle stream holds little.
+        let want = match dec.frame_len(&buf) {
+            Some(total) => total.saturating_sub(buf.len()).clamp(1, READ_CHUNK),
+            None => IDLE_READ,
+        };
+        buf.reserve(want);
         match inbound.stream.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}

@@ -402,6 +402,18 @@ impl FrameDecoder {
         Ok(Some(buf.split_to(len).freeze()))
     }
 
+    /// The whole length (prefix and body) of the frame at the front of `buf`, once its
+    /// prefix is complete and within the limit: a reader can size its next read by it
+    /// (never reserving more than arrives: the body is still read in bounded chunks).
+    pub fn frame_len(&self, buf: &[u8]) -> Option<usize> {
+        let (declared, prefix) = read_prefix(buf).ok()??;
+        let len = usize::try_from(declared).ok()?;
+        if len > self.max_transmit_size {
+            return None;
+        }
+        prefix.checked_add(len)
+    }
+
     /// [`FrameDecoder::decode`] then [`decode_rpc`]: the next whole RPC at the front of `buf`.
     ///
     /// # Errors

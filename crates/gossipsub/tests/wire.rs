@@ -1220,3 +1220,13 @@ fn write_fuzz_seeds() {
         .unwrap();
     }
 }
+
+#[test]
+fn frame_len_is_known_once_the_prefix_is_and_never_over_the_limit() {
+    let dec = FrameDecoder::new(1000);
+    assert_eq!(dec.frame_len(&[]), None);
+    assert_eq!(dec.frame_len(&[0x80]), None, "incomplete prefix");
+    assert_eq!(dec.frame_len(&[0xe8, 0x07]), Some(2 + 1000), "1000 = e8 07");
+    assert_eq!(dec.frame_len(&[0xe9, 0x07]), None, "1001 is over the limit");
+    assert_eq!(dec.frame_len(&[0x05, 1, 2]), Some(6));
+}

@@ -878,6 +878,11 @@ impl Core {
         None
     }
 
+    /// Bytes buffered for stream `id` (0 for a stream not held).
+    pub fn readable(&self, id: StreamId) -> usize {
+        self.streams.get(&id).map_or(0, |s| s.recv_buf.len())
+    }
+
     /// Read buffered data of `id` into `buf`. `Ok(0)` with a non-empty `buf`
     /// is end-of-file (the remote closed and everything was read). After a
     /// reset, buffered data is still returned first (unless we reset it

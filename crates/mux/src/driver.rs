@@ -674,8 +674,14 @@ impl<C: MuxCore> AsyncRead for Stream<C> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        let dst = buf.initialize_unfilled();
-        match self.op(cx, |c, id| c.read(id, dst), |w| &mut w.read) {
+        let remaining = buf.remaining();
+        let read = |c: &mut C, id| {
+            // Initialize (zero) only what this read can fill; at least one byte, so an
+            // empty read still means end-of-file.
+            let n = c.readable(id).clamp(1, remaining);
+            c.read(id, buf.initialize_unfilled_to(n))
+        };
+        match self.op(cx, read, |w| &mut w.read) {
             Poll::Ready(Ok(n)) => {
                 buf.advance(n);
                 Poll::Ready(Ok(()))

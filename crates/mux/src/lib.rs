@@ -101,6 +101,10 @@ pub trait MuxCore: Send + 'static {
     fn accept_error(&self) -> Option<MuxError>;
     /// Read buffered bytes of `id`; `Ok(0)` is end-of-file.
     fn read(&mut self, id: Self::StreamId, buf: &mut [u8]) -> Result<usize, Self::StreamError>;
+    /// Bytes buffered for `id` that a `read` could return now. The driver initializes only
+    /// that much of the reader's buffer: a reader offering 64 KiB of fresh spare capacity
+    /// for a 200-byte frame must not pay for zeroing 64 KiB.
+    fn readable(&self, id: Self::StreamId) -> usize;
     /// Queue bytes on `id`; returns how many were taken.
     fn write(&mut self, id: Self::StreamId, data: &[u8]) -> Result<usize, Self::StreamError>;
     /// Half-close `id` after its queued data.
@@ -185,6 +189,9 @@ macro_rules! forward_to_inherent {
             buf: &mut [u8],
         ) -> ::std::result::Result<usize, Self::StreamError> {
             Self::read(self, id, buf)
+        }
+        fn readable(&self, id: Self::StreamId) -> usize {
+            Self::readable(self, id)
         }
         fn write(
             &mut self,

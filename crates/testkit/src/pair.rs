@@ -304,7 +304,9 @@ pub fn exercise_every_method<C: MuxCore>(a: C, b: C) {
     );
     let r = p.b.accept().expect("accepted");
     assert!(p.b.accept_error().is_none());
+    assert_eq!(p.b.readable(r), 2, "readable reports the buffered bytes");
     assert_eq!(read_all(&mut p.b, r), b"hi");
+    assert_eq!(p.b.readable(r), 0);
     assert!(p.b.finish(r).is_ok());
     p.a.reset(s);
     p.drive();

@@ -1086,6 +1086,11 @@ impl Core {
         None
     }
 
+    /// Bytes buffered for stream `id` (0 for a stream not held).
+    pub fn readable(&self, id: StreamId) -> usize {
+        self.streams.get(&id.0).map_or(0, |s| s.recv_buf.len())
+    }
+
     /// Read buffered data of `id` into `buf`. `Ok(0)` with a non-empty `buf`
     /// is end-of-file (the remote finished and everything was read). Reading
     /// returns window credit; a WindowUpdate is queued once about half the
