@@ -6,9 +6,10 @@
 //! - `deps`: only the layer-order check.
 //! - `fuzz [--smoke] [--seconds N] [TARGET…]`: run cargo-fuzz targets (installs
 //!   cargo-fuzz if missing). `--smoke` runs each target for a few seconds.
-//! - `bench`: the end-to-end benchmark against rust-libp2p (`cargo bench -p
-//!   plexus-interop-tests --bench e2e`, release); prints its table and writes it,
-//!   with the command, the date and the machine, to `docs/BENCHMARKS.md`.
+//! - `bench`: the benchmarks against rust-libp2p, release builds: end to end
+//!   (`cargo bench -p plexus-interop-tests --bench e2e`), then the gossip network
+//!   (`--bench gossip`); prints their tables and writes both, with the commands,
+//!   the date and the machine, to `docs/BENCHMARKS.md`.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("plexus-identity", 0),
     ("plexus-multiaddr", 1),
     ("plexus-core", 2),
+    ("plexus-eth", 2),
     ("plexus-mux", 3),
     ("plexus-multistream", 3),
     ("plexus-noise", 3),
@@ -309,36 +311,48 @@ fn machine_description() -> String {
 const NOTES_MARKER: &str =
     "<!-- Hand-written notes below this line are kept by `cargo xtask bench`. -->";
 
-/// `cargo xtask bench`: run the end-to-end benchmark, show its progress (stderr)
-/// and table (stdout), and write the table to `docs/BENCHMARKS.md`.
-fn bench(root: &Path) -> Result<(), String> {
+/// Run `cargo bench -p plexus-interop-tests --bench <name>`: progress on stderr, its
+/// table echoed to stdout and returned, with the seconds it took (build included).
+fn run_bench(root: &Path, name: &str) -> Result<(String, f64), String> {
     use std::io::{BufRead, BufReader};
-    const STEP: &str = "cargo bench -p plexus-interop-tests --bench e2e";
-    eprintln!("==> {STEP} (release build, then the measurements; progress below)");
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into());
+    let step = format!("cargo bench -p plexus-interop-tests --bench {name}");
+    eprintln!("==> {step} (release build, then the measurements; progress below)");
     let t = Instant::now();
     let mut child = cargo()
         .current_dir(root)
-        .args(["bench", "-p", "plexus-interop-tests", "--bench", "e2e"])
+        .args(["bench", "-p", "plexus-interop-tests", "--bench", name])
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| format!("{STEP}: cannot start: {e}"))?;
+        .map_err(|e| format!("{step}: cannot start: {e}"))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut table = String::new();
     for line in BufReader::new(stdout).lines() {
-        let line = line.map_err(|e| format!("{STEP}: reading its output: {e}"))?;
+        let line = line.map_err(|e| format!("{step}: reading its output: {e}"))?;
         println!("{line}");
         table.push_str(&line);
         table.push('\n');
     }
-    let status = child.wait().map_err(|e| format!("{STEP}: {e}"))?;
+    let status = child.wait().map_err(|e| format!("{step}: {e}"))?;
     let secs = t.elapsed().as_secs_f64();
-    eprintln!("<== {STEP}: {:?} in {secs:.1}s", status.code());
+    eprintln!("<== {step}: {:?} in {secs:.1}s", status.code());
     if !status.success() {
-        return Err(format!("{STEP} failed"));
+        return Err(format!("{step} failed"));
     }
+    Ok((table, secs))
+}
+
+/// `cargo xtask bench`: run the end-to-end benchmark, then the gossip benchmark, show
+/// their progress (stderr) and tables (stdout), and write both tables to
+/// `docs/BENCHMARKS.md`.
+fn bench(root: &Path) -> Result<(), String> {
+    const E2E: &str = "cargo bench -p plexus-interop-tests --bench e2e";
+    const GOSSIP: &str = "cargo bench -p plexus-interop-tests --bench gossip";
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+    let (table, e2e_secs) = run_bench(root, "e2e")?;
+    let (gossip_table, gossip_secs) = run_bench(root, "gossip")?;
+    let secs = e2e_secs + gossip_secs;
     let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let commit = command_output(
         "git",
@@ -370,13 +384,15 @@ fn bench(root: &Path) -> Result<(), String> {
         "# Benchmarks\n\n\
          plexus and rust-libp2p measured side by side on loopback, in one run, on one machine \
          (issue 4). Regenerate with:\n\n\
-         ```sh\ncargo xtask bench     # runs: {STEP}\n```\n\n\
-         The run took {secs:.0} s including the release build. Date: {date}. Code: {code}.\n\n\
+         ```sh\ncargo xtask bench     # runs: {E2E}, then: {GOSSIP}\n```\n\n\
+         The run took {secs:.0} s including the release builds (end to end {e2e_secs:.0} s, \
+         gossip {gossip_secs:.0} s). Date: {date}. Code: {code}.\n\n\
          Machine:\n\n{machine}- load average (1, 5, 15 min) when the run started: {load}\n\n\
          Micro-benchmarks (criterion, not part of this table): \
          `cargo bench -p plexus-yamux --bench frames`, \
          `cargo bench -p plexus-noise --bench backend` (see `docs/noise-crypto-backend.md`).\n\n\
-         ## Result\n\n{table}",
+         ## Result\n\n{table}\n\
+         ## Gossip: a network of nodes, plexus versus rust-libp2p\n\n{gossip_table}",
         machine = machine_description(),
     );
     let path = root.join("docs/BENCHMARKS.md");
