@@ -1,6 +1,7 @@
 //! Fuzz target bodies. Each module has `pub fn run(data: &[u8])`; the cargo-fuzz binaries in
 //! `fuzz_targets/` call it, and `tests/corpus.rs` replays every seed corpus through it on stable.
 #![forbid(unsafe_code)]
+pub mod eth_gossip;
 pub mod gossipsub_router;
 pub mod gossipsub_rpc;
 pub mod identify_msg;
@@ -30,4 +31,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("mplex_frames", mplex_frames::run),
     ("gossipsub_rpc", gossipsub_rpc::run),
     ("gossipsub_router", gossipsub_router::run),
+    ("eth_gossip", eth_gossip::run),
 ];
