@@ -602,9 +602,29 @@ impl Driver {
             }
             return;
         }
-        let Some(frame) = self.router.pop_frame(&peer, now) else {
+        let Some(mut frame) = self.router.pop_frame(&peer, now) else {
             return;
         };
+        if !large {
+            // Small frames waiting behind this one go in the same write (one muxer frame,
+            // one Noise frame, one syscall), up to COALESCE bytes.
+            let mut batch: Option<BytesMut> = None;
+            while let Some(next) = self.router.next_frame_len(&peer, now) {
+                let have = batch.as_ref().map_or(frame.len(), BytesMut::len);
+                if next >= self.large_frame || have + next > COALESCE {
+                    break;
+                }
+                let Some(more) = self.router.pop_frame(&peer, now) else {
+                    break;
+                };
+                batch
+                    .get_or_insert_with(|| BytesMut::from(&frame[..]))
+                    .extend_from_slice(&more);
+            }
+            if let Some(b) = batch {
+                frame = b.freeze();
+            }
+        }
         let Some(w) = self.writers.get_mut(&peer) else {
             return;
         };
@@ -641,6 +661,9 @@ async fn write_loop(
     // The driver dropped us (peer gone): close politely.
     let _ = stream.shutdown().await;
 }
+
+/// Most bytes of small frames written together.
+const COALESCE: usize = 16 * 1024;
 
 /// Most bytes reserved for one read of an inbound stream.
 const READ_CHUNK: usize = 64 * 1024;

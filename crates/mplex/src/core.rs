@@ -702,6 +702,7 @@ impl Core {
                     h.encode_into(dst);
                     dst.extend_from_slice(&s.send_buf[..n]);
                     s.send_buf.advance(n);
+                    shrink_if_idle(&mut s.send_buf);
                     left -= h.encoded_len() + n;
                 }
             }
@@ -896,6 +897,7 @@ impl Core {
             let n = buf.len().min(s.recv_buf.len());
             buf[..n].copy_from_slice(&s.recv_buf[..n]);
             s.recv_buf.advance(n);
+            shrink_if_idle(&mut s.recv_buf);
             self.buffered -= n;
             return Ok(n);
         }
@@ -1323,5 +1325,15 @@ impl Core {
             self.closed_event = true;
             self.events.push_back(Event::Closed);
         }
+    }
+}
+
+/// Capacity an emptied stream buffer keeps; a larger one (left by a burst) is released, so an
+/// idle stream does not hold its peak.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+fn shrink_if_idle(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
+        *buf = BytesMut::new();
     }
 }

@@ -805,6 +805,7 @@ impl Core {
                 Header::data(id, flags, n as u32).encode_into(dst);
                 dst.extend_from_slice(&s.send_buf[..n]);
                 s.send_buf.advance(n);
+                shrink_if_idle(&mut s.send_buf);
                 left -= HEADER_LEN + n;
                 flags = Flags::NONE;
             }
@@ -1104,6 +1105,7 @@ impl Core {
             let n = buf.len().min(s.recv_buf.len());
             buf[..n].copy_from_slice(&s.recv_buf[..n]);
             s.recv_buf.advance(n);
+            shrink_if_idle(&mut s.recv_buf);
             self.buffered -= n;
             s.recv_pending += n as u32;
             let open = matches!(
@@ -1646,5 +1648,15 @@ fn push_control(queue: &mut VecDeque<u32>, id: u32, s: &mut Stream) {
     if !s.in_control_queue {
         s.in_control_queue = true;
         queue.push_back(id);
+    }
+}
+
+/// Capacity an emptied stream buffer keeps; a larger one (left by a burst) is released, so an
+/// idle stream does not hold its peak.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+fn shrink_if_idle(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > KEEP_CAPACITY {
+        *buf = BytesMut::new();
     }
 }
