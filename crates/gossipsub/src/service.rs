@@ -342,14 +342,28 @@ impl Driver {
                 self.connected(info);
             }
         }
+        let timer = tokio::time::sleep_until(Instant::from_std(self.router.poll_timeout()));
+        tokio::pin!(timer);
         loop {
             let deadline = Instant::from_std(self.router.poll_timeout());
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
-                Some(input) = inputs.recv() => self.input(input),
+                Some(input) = inputs.recv() => {
+                    self.input(input);
+                    // Take what else is already there before the bookkeeping of `after`.
+                    for _ in 0..INPUT_BATCH {
+                        match inputs.try_recv() {
+                            Ok(input) => self.input(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 ev = self.events.recv() => match ev {
                     Ok(HostEvent::Connected(info)) => self.connected(info),
                     Ok(HostEvent::Disconnected { peer, .. }) => self.disconnected(peer),
@@ -358,7 +372,7 @@ impl Driver {
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 },
                 Some(inbound) = incoming.next() => self.inbound(inbound),
-                _ = tokio::time::sleep_until(deadline) => {
+                () = &mut timer => {
                     let now = Instant::now().into_std();
                     self.router.handle_timeout(now);
                     if let Some(m) = &self.metrics {
@@ -661,6 +675,9 @@ async fn write_loop(
     // The driver dropped us (peer gone): close politely.
     let _ = stream.shutdown().await;
 }
+
+/// Inputs handled per wake-up of the driver before it delivers events and feeds writers.
+const INPUT_BATCH: usize = 64;
 
 /// Most bytes of small frames written together.
 const COALESCE: usize = 16 * 1024;
