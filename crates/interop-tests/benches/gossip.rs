@@ -28,7 +28,8 @@
 //!
 //! `PLEXUS_BENCH_QUICK=1` shrinks the message counts (for trying the harness, not for results);
 //! `PLEXUS_GOSSIP_NODES=n` changes the network size; `PLEXUS_GOSSIP_PHASES=small` or `large` runs
-//! only that phase (for profiling one child: `perf record … gossip-<hash> --child gossip plexus`).
+//! only that phase (for profiling one child: `perf record … gossip-<hash> --child gossip plexus`);
+//! `PLEXUS_GOSSIP_LARGE_IN_FLIGHT=n` sets plexus's `ServiceConfig::max_large_in_flight`.
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeSet, HashMap};
@@ -434,10 +435,17 @@ async fn plexus_node(i: usize, rec: Arc<Recorder>) -> Result<PlexusNode, String>
         .with(Protocol::P2p(host.peer_id()));
     let mut registry = Registry::default();
     let metrics = GossipMetrics::new(&mut registry);
-    let svc = ServiceConfig {
+    let mut svc = ServiceConfig {
         seed: Some(SEED ^ i as u64),
         ..ServiceConfig::default()
     };
+    // For experiments: `PLEXUS_GOSSIP_LARGE_IN_FLIGHT=n` (the default is the service's).
+    if let Some(n) = std::env::var("PLEXUS_GOSSIP_LARGE_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        svc.max_large_in_flight = n;
+    }
     let (gossip, mut events) =
         GossipsubService::spawn(host.clone(), plexus_config(), svc, Some(metrics))
             .map_err(|e| e.to_string())?;
