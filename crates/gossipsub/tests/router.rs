@@ -1258,6 +1258,56 @@ fn px_is_acted_on_only_when_enabled_and_above_the_threshold() {
 }
 
 #[test]
+fn opportunistic_grafting_adds_peers_above_a_low_mesh_median() {
+    let mut c = scored_cfg();
+    c.opportunistic_graft_ticks = 5;
+    if let Some((p, _)) = &mut c.score {
+        p.app_specific_weight = 1.0;
+    }
+    let mut h = H::new(c);
+    let peers = h.with_peers(10, Version::V1_1);
+    let mesh = h.r.mesh_peers(&topic());
+    assert_eq!(mesh.len(), 8);
+    let outside: Vec<PeerId> = peers
+        .iter()
+        .filter(|p| !mesh.contains(p))
+        .copied()
+        .collect();
+    for p in &outside {
+        assert!(h.r.set_application_score(p, 10.0));
+    }
+    // Median of the mesh is 0, under the threshold (1.0): every 5 heartbeats, up to 2 peers
+    // scoring above the median are grafted.
+    h.advance(Duration::from_millis(700 * 4));
+    assert_eq!(
+        h.r.mesh_peers(&topic()).len(),
+        8,
+        "not before the 5th heartbeat"
+    );
+    h.advance(Duration::from_millis(700 * 2));
+    let now = h.r.mesh_peers(&topic());
+    assert_eq!(now.len(), 10);
+    assert!(outside.iter().all(|p| now.contains(p)));
+}
+
+#[test]
+fn flood_publish_skips_peers_below_the_publish_threshold() {
+    let mut c = scored_cfg();
+    if let Some((p, _)) = &mut c.score {
+        p.app_specific_weight = 1.0;
+    }
+    let mut h = H::new(c);
+    let peers = h.with_peers(3, Version::V1_1);
+    h.drain_all();
+    // Publish threshold is -100 in scored_cfg.
+    h.r.set_application_score(&peers[0], -150.0);
+    h.r.publish(topic(), Bytes::from_static(b"p"), h.now)
+        .unwrap();
+    assert_eq!(messages_in(&h.sent(peers[0])), 0);
+    assert_eq!(messages_in(&h.sent(peers[1])), 1);
+}
+
+#[test]
 fn router_is_deterministic_for_a_seed() {
     let run = || {
         let mut h = H::new(cfg());
