@@ -31,7 +31,7 @@ use crate::types::{
 use crate::wire;
 
 /// The application's verdict on a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Acceptance {
     /// Valid: deliver and forward.
     Accept,

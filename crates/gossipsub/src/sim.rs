@@ -104,6 +104,12 @@ enum Wake {
     Idle { from: usize, to: usize },
     /// Node `node`'s uplink is free again.
     Uplink { node: usize },
+    /// Node `node`'s application finished validating message `id`.
+    Validated {
+        node: usize,
+        id: MessageId,
+        verdict: Acceptance,
+    },
 }
 
 /// The network.
@@ -120,6 +126,9 @@ pub struct Network {
     rng: SmallRng,
     /// Origin time of each published message.
     pub published: BTreeMap<MessageId, (usize, Instant)>,
+    /// How long an application takes to validate a message (a beacon node checks
+    /// signatures: tens of milliseconds for a block). Default zero.
+    pub validation_delay: Duration,
 }
 
 impl std::fmt::Debug for Network {
@@ -181,6 +190,7 @@ impl Network {
             start,
             rng,
             published: BTreeMap::new(),
+            validation_delay: Duration::ZERO,
         }
     }
 
@@ -338,6 +348,13 @@ impl Network {
                 self.nodes[node].uplink_busy = false;
                 self.start_writes(node);
             }
+            Wake::Validated { node, id, verdict } => {
+                let n = &mut self.nodes[node];
+                if n.router.report_validation(&id, verdict, now) && verdict == Acceptance::Accept {
+                    n.received.entry(id).or_insert(now);
+                }
+                self.pump(node);
+            }
             Wake::Arrive { to, from, seq } => {
                 let Some(frame) = self.frames.remove(&seq) else {
                     return;
@@ -379,11 +396,27 @@ impl Network {
             match ev {
                 Event::Message { id, message, .. } => {
                     let verdict = (node.verdict)(&message);
-                    if verdict == Acceptance::Accept {
-                        node.received.entry(id.clone()).or_insert(now);
-                    }
-                    if node.router.config().validate_messages {
+                    if !node.router.config().validate_messages {
+                        if verdict == Acceptance::Accept {
+                            node.received.entry(id.clone()).or_insert(now);
+                        }
+                    } else if self.validation_delay.is_zero() {
+                        if verdict == Acceptance::Accept {
+                            node.received.entry(id.clone()).or_insert(now);
+                        }
                         node.router.report_validation(&id, verdict, now);
+                    } else {
+                        self.seq += 1;
+                        let at = now + self.validation_delay;
+                        self.wakes.push(Reverse((
+                            at,
+                            self.seq * 3,
+                            Wake::Validated {
+                                node: i,
+                                id,
+                                verdict,
+                            },
+                        )));
                     }
                 }
                 Event::Grafted { peer, topic, by } => {
