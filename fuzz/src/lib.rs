@@ -13,6 +13,8 @@ pub mod multistream_msg;
 pub mod noise_frame;
 pub mod noise_payload;
 pub mod peer_id;
+pub mod reqresp_request;
+pub mod reqresp_response;
 pub mod yamux_frames;
 pub mod yamux_ops;
 
@@ -32,4 +34,6 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("gossipsub_rpc", gossipsub_rpc::run),
     ("gossipsub_router", gossipsub_router::run),
     ("eth_gossip", eth_gossip::run),
+    ("reqresp_request", reqresp_request::run),
+    ("reqresp_response", reqresp_response::run),
 ];

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("plexus-ping", 7),
     ("plexus-perf", 7),
     ("plexus-gossipsub", 7),
+    ("plexus-reqresp", 7),
     ("plexus-cli", 8),
     ("plexus-interop-tests", 9),
 ];
