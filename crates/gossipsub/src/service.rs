@@ -50,6 +50,9 @@ pub struct ServiceConfig {
     /// uplink's full bandwidth (the first copy of a block reaches a peer sooner than if
     /// every copy shared the uplink). Default 2.
     pub max_large_in_flight: usize,
+    /// A large frame still being written after this long gives up its slot (the writer goes
+    /// on): a peer that stops reading cannot stall the others. Default 1 s.
+    pub large_slot_timeout: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -65,6 +68,7 @@ impl Default for ServiceConfig {
             seed: None,
             large_frame: 16 * 1024,
             max_large_in_flight: 2,
+            large_slot_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -177,6 +181,7 @@ impl GossipsubService {
             waiting_large: std::collections::VecDeque::new(),
             large_frame: svc.large_frame,
             max_large_in_flight: svc.max_large_in_flight.max(1),
+            large_slot_timeout: svc.large_slot_timeout,
         };
         tokio::spawn(driver.run(cmd_rx, input_rx, incoming));
         Ok((Gossipsub { cmd: cmd_tx }, event_rx))
@@ -293,8 +298,9 @@ impl Gossipsub {
 struct Writer {
     tx: mpsc::Sender<Bytes>,
     idle: bool,
-    /// The frame being written is large.
-    large: bool,
+    /// When the large frame being written was handed over (it holds a large slot until it
+    /// is written or `large_slot_timeout` has passed).
+    large_since: Option<std::time::Instant>,
 }
 
 struct Driver {
@@ -314,6 +320,7 @@ struct Driver {
     waiting_large: std::collections::VecDeque<PeerId>,
     large_frame: usize,
     max_large_in_flight: usize,
+    large_slot_timeout: Duration,
     /// Outbound streams reopened per peer after a failure (at most [`MAX_REOPENS`]).
     reopens: HashMap<PeerId, u8>,
 }
@@ -374,6 +381,7 @@ impl Driver {
                 Some(inbound) = incoming.next() => self.inbound(inbound),
                 () = &mut timer => {
                     let now = Instant::now().into_std();
+                    self.release_stale_slots(now);
                     self.router.handle_timeout(now);
                     if let Some(m) = &self.metrics {
                         m.update(&self.router, now);
@@ -460,7 +468,7 @@ impl Driver {
                     Writer {
                         tx,
                         idle: true,
-                        large: false,
+                        large_since: None,
                     },
                 );
                 self.router.outbound_ready(peer, version, now);
@@ -473,7 +481,7 @@ impl Driver {
                 self.router.frame_written(&peer, now);
                 if let Some(w) = self.writers.get_mut(&peer) {
                     w.idle = true;
-                    if std::mem::take(&mut w.large) {
+                    if w.large_since.take().is_some() {
                         self.large_done();
                     }
                 }
@@ -579,7 +587,30 @@ impl Driver {
     }
 
     fn drop_writer(&mut self, peer: &PeerId) {
-        if self.writers.remove(peer).is_some_and(|w| w.large) {
+        if self
+            .writers
+            .remove(peer)
+            .is_some_and(|w| w.large_since.is_some())
+        {
+            self.large_done();
+        }
+    }
+
+    /// Large frames handed over longer than `large_slot_timeout` ago give up their slots (a
+    /// peer that does not read must not hold them: it would stall every other peer's large
+    /// frames); the freed slots go to waiting peers.
+    fn release_stale_slots(&mut self, now: std::time::Instant) {
+        let timeout = self.large_slot_timeout;
+        let mut freed = 0;
+        for w in self.writers.values_mut() {
+            if w.large_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= timeout)
+            {
+                w.large_since = None;
+                freed += 1;
+            }
+        }
+        for _ in 0..freed {
             self.large_done();
         }
     }
@@ -610,6 +641,9 @@ impl Driver {
             return;
         };
         let large = len >= self.large_frame;
+        if large && self.large_in_flight >= self.max_large_in_flight {
+            self.release_stale_slots(now);
+        }
         if large && self.large_in_flight >= self.max_large_in_flight {
             if !self.waiting_large.contains(&peer) {
                 self.waiting_large.push_back(peer);
@@ -643,8 +677,8 @@ impl Driver {
             return;
         };
         w.idle = false;
-        w.large = large;
         if large {
+            w.large_since = Some(now);
             self.large_in_flight += 1;
         }
         if w.tx.try_send(frame).is_err() {

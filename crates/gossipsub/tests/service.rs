@@ -200,3 +200,54 @@ async fn metrics_follow_the_router() {
     assert!(text.contains("gossipsub_queue_drops_total{class=\"forward\"} 0"));
     assert!(text.contains("gossipsub_peer_scores_count"));
 }
+
+/// A host that speaks just enough gossipsub to be sent messages, and never reads them.
+async fn stalled_peer(a: &Host, topic: &str) -> (Host, Vec<plexus_host::InboundStream>) {
+    let h = host().await;
+    let mut incoming = h
+        .handle("/meshsub/1.1.0", plexus_host::HandlerOpts::default())
+        .unwrap();
+    h.connect(vec![addr_of(a)]).await.unwrap();
+    // Subscribe on our own stream to `a`.
+    let (_, mut s) = h
+        .new_stream(a.peer_id(), &["/meshsub/1.1.0"])
+        .await
+        .unwrap();
+    let subs = [plexus_gossipsub::SubOpt {
+        subscribe: true,
+        topic: topic.into(),
+    }];
+    let frame = plexus_gossipsub::wire::encode_control_frame(&subs, &Default::default());
+    s.write_all(&frame).await.unwrap();
+    s.flush().await.unwrap();
+    std::mem::forget(s);
+    // Take `a`'s stream to us and never read it.
+    let inbound = tokio::time::timeout(WAIT, incoming.next())
+        .await
+        .unwrap()
+        .unwrap();
+    std::mem::forget(incoming);
+    (h, vec![inbound])
+}
+
+#[tokio::test]
+async fn peers_that_stop_reading_do_not_stall_large_messages_to_others() {
+    let (ha, ga, _ea) = node(fast()).await;
+    let (hc, gc, mut ec) = node(fast()).await;
+    ga.subscribe(T).await.unwrap();
+    gc.subscribe(T).await.unwrap();
+    let _stalled = [stalled_peer(&ha, T).await, stalled_peer(&ha, T).await];
+    hc.connect(vec![addr_of(&ha)]).await.unwrap();
+    let t: TopicHash = T.into();
+    assert_eq!(wait_for_mesh(&gc, &t, 1, WAIT).await, 1);
+    // Flood publish: the two stalled peers get every message too. 40 MiB is more than their
+    // connections buffer (yamux windows, TCP), so each of their writers blocks holding one of
+    // the two large-frame slots until its timeout.
+    for i in 0..40u8 {
+        ga.publish(T, vec![i; 1 << 20]).await.unwrap().unwrap();
+    }
+    for i in 0..40u8 {
+        let data = next_message(&gc, &mut ec, Acceptance::Accept).await;
+        assert_eq!(data[0], i, "in order, none lost");
+    }
+}
