@@ -1244,9 +1244,15 @@ impl Router {
         if p.ihave_this_hb > max_msgs || p.iasked_this_hb >= max_len {
             return;
         }
+        // Linear in the ids (an IHAVE may carry 20,000): duplicates are caught by a set, not
+        // by scanning what was kept so far.
+        let mut unique: std::collections::HashSet<MessageId> = std::collections::HashSet::new();
         let mut want: Vec<MessageId> = Vec::new();
         for id in ihave.ids {
-            if !self.seen.contains(&id) && !self.promises.contains_key(&id) && !want.contains(&id) {
+            if !self.seen.contains(&id)
+                && !self.promises.contains_key(&id)
+                && unique.insert(id.clone())
+            {
                 want.push(id);
             }
         }
