@@ -37,8 +37,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("plexus-perf", 7),
     ("plexus-gossipsub", 7),
     ("plexus-reqresp", 7),
-    ("plexus-cli", 8),
-    ("plexus-interop-tests", 9),
+    ("plexus-eth-gossip", 8),
+    ("plexus-cli", 9),
+    ("plexus-interop-tests", 10),
 ];
 
 fn main() -> ExitCode {

@@ -129,6 +129,14 @@ impl Preset {
         }
     }
 
+    /// `TARGET_COMMITTEE_SIZE`.
+    pub fn target_committee_size(self) -> u64 {
+        match self {
+            Preset::Mainnet => 128,
+            Preset::Minimal => 4,
+        }
+    }
+
     /// `SYNC_COMMITTEE_SIZE`.
     pub fn sync_committee_size(self) -> u64 {
         match self {

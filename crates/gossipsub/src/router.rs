@@ -653,6 +653,29 @@ impl Router {
             .is_some_and(|s| s.set_application_score(peer, score))
     }
 
+    /// Set (`Some`) or drop (`None`) the score parameters of one topic, e.g. for the topics
+    /// of a fork digest that is coming or going. False when scoring is off. Parameters that
+    /// break a rule of the spec are refused (false) and nothing changes.
+    pub fn set_topic_score_params(
+        &mut self,
+        topic: TopicHash,
+        params: Option<crate::score::TopicScoreParams>,
+    ) -> bool {
+        let Some(score) = self.score.as_mut() else {
+            return false;
+        };
+        match params {
+            Some(p) => {
+                if p.validate().is_err() {
+                    return false;
+                }
+                score.set_topic_params(topic, p);
+            }
+            None => score.remove_topic_params(&topic),
+        }
+        true
+    }
+
     // ----- subscriptions -----
 
     /// Join `topic`: the mesh is built from fanout and known topic peers (accepted, not in

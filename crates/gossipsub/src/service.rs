@@ -122,6 +122,11 @@ enum Cmd {
     Validate(MessageId, Acceptance),
     Accept(PeerId, bool),
     AppScore(PeerId, f64),
+    TopicParams(
+        TopicHash,
+        Option<crate::score::TopicScoreParams>,
+        oneshot::Sender<bool>,
+    ),
     Snapshot(oneshot::Sender<Snapshot>),
 }
 
@@ -286,6 +291,20 @@ impl Gossipsub {
             .map_err(|_| Stopped)
     }
 
+    /// Set (`Some`) or drop (`None`) one topic's score parameters; false when scoring is
+    /// off or the parameters are invalid (see [`Router::set_topic_score_params`]).
+    ///
+    /// # Errors
+    /// [`Stopped`].
+    pub async fn set_topic_score_params(
+        &self,
+        topic: impl Into<TopicHash>,
+        params: Option<crate::score::TopicScoreParams>,
+    ) -> Result<bool, Stopped> {
+        let t = topic.into();
+        self.ask(|tx| Cmd::TopicParams(t, params, tx)).await
+    }
+
     /// A snapshot of counters and meshes.
     ///
     /// # Errors
@@ -414,6 +433,9 @@ impl Driver {
             Cmd::Accept(p, a) => self.router.set_accepted(p, a, now),
             Cmd::AppScore(p, s) => {
                 self.router.set_application_score(&p, s);
+            }
+            Cmd::TopicParams(t, p, tx) => {
+                let _ = tx.send(self.router.set_topic_score_params(t, p));
             }
             Cmd::Snapshot(tx) => {
                 let r = &self.router;

@@ -690,6 +690,50 @@ fn reject_penalises_the_sender_ignore_does_not() {
 }
 
 #[test]
+fn topic_score_params_can_be_set_and_dropped_at_run_time() {
+    let mut h = H::new(scored_cfg());
+    let peers = h.with_peers(2, Version::V1_1);
+    h.drain_all();
+    // Unscored at first: a rejected message on another topic costs nothing.
+    let other: TopicHash = "other".into();
+    h.rpc(peers[0], subscribe_rpc("other"));
+    h.r.subscribe(other.clone(), h.now);
+    let bad = RawMessage {
+        topic: other.clone(),
+        ..message(b"bad on other")
+    };
+    h.rpc(peers[0], msg_rpc(&bad));
+    validate_all(&mut h, Acceptance::Reject);
+    assert_eq!(h.r.peer_score(&peers[0], h.now), 0.0);
+    // Parameters that break the spec's rules are refused.
+    let invalid = TopicScoreParams {
+        invalid_message_deliveries_weight: 5.0,
+        ..TopicScoreParams::default()
+    };
+    assert!(!h.r.set_topic_score_params(other.clone(), Some(invalid)));
+    // Scored from now on.
+    let params = TopicScoreParams {
+        topic_weight: 1.0,
+        invalid_message_deliveries_weight: -100.0,
+        ..TopicScoreParams::default()
+    };
+    assert!(h.r.set_topic_score_params(other.clone(), Some(params)));
+    let bad2 = RawMessage {
+        topic: other.clone(),
+        ..message(b"bad again")
+    };
+    h.rpc(peers[0], msg_rpc(&bad2));
+    validate_all(&mut h, Acceptance::Reject);
+    assert!(h.r.peer_score(&peers[0], h.now) <= -100.0);
+    // Dropped: the topic's counters go with it.
+    assert!(h.r.set_topic_score_params(other, None));
+    assert_eq!(h.r.peer_score(&peers[0], h.now), 0.0);
+    // Scoring off: nothing to set.
+    let mut plain = H::new(cfg());
+    assert!(!plain.r.set_topic_score_params(topic(), None));
+}
+
+#[test]
 fn strict_no_sign_rejects_signed_fields() {
     let mut h = H::new(scored_cfg());
     let peers = h.with_peers(2, Version::V1_1);

@@ -121,7 +121,7 @@ fn duplicates_per_large_message(version: Version) -> f64 {
 }
 
 #[test]
-fn idontwant_keeps_duplicates_of_large_messages_at_most_one() {
+fn idontwant_removes_over_40_percent_of_duplicates_of_large_messages() {
     let with = duplicates_per_large_message(Version::V1_2);
     let without = duplicates_per_large_message(Version::V1_1);
     eprintln!(
