@@ -124,6 +124,75 @@ pub(crate) enum Command {
     },
     /// Print the peer id of the key in --key (or of a fresh key).
     PeerId,
+    /// Ethereum consensus Req/Resp with a beacon node.
+    Eth {
+        /// What to ask.
+        #[command(subcommand)]
+        command: EthCommand,
+    },
+}
+
+/// `plexus eth` commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EthCommand {
+    /// Dial ADDR, exchange Status (status/2, or status/1 with older nodes) and fetch its
+    /// MetaData (metadata/3, /2 or /1), and print both.
+    Status {
+        /// The beacon node's multiaddr.
+        #[arg(value_parser = parse_multiaddr)]
+        addr: Multiaddr,
+        #[command(flatten)]
+        net: EthNet,
+    },
+    /// Dial ADDR, exchange Status, request blocks by range and print one line per block
+    /// (slot, size, context bytes, time since the request).
+    Blocks {
+        /// The beacon node's multiaddr.
+        #[arg(value_parser = parse_multiaddr)]
+        addr: Multiaddr,
+        /// First slot.
+        #[arg(long, value_name = "SLOT")]
+        from: u64,
+        /// Number of slots (at most the fork's MAX_REQUEST_BLOCKS: 1024 before Deneb, 128 from it).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+        count: u64,
+        #[command(flatten)]
+        net: EthNet,
+    },
+}
+
+/// Which chain: a built-in network, or a private one from its config file.
+#[derive(Debug, Args)]
+pub(crate) struct EthNet {
+    /// A built-in network: mainnet, sepolia, hoodi or minimal.
+    #[arg(long, default_value = "mainnet", value_parser = parse_network)]
+    pub(crate) network: String,
+    /// A private network's chain config (config.yaml); needs --genesis-validators-root.
+    #[arg(long, value_name = "FILE", requires = "genesis_validators_root")]
+    pub(crate) config: Option<PathBuf>,
+    /// The private network's genesis validators root (32 bytes hex).
+    #[arg(long, value_name = "HEX", requires = "config")]
+    pub(crate) genesis_validators_root: Option<String>,
+    /// Genesis time (Unix seconds): fixes the wall-clock epoch, hence our fork digest and
+    /// request limits. Built-in public networks know theirs; otherwise epoch 0 is assumed.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) genesis_time: Option<u64>,
+    /// The fork digest to put in our Status (4 bytes hex, e.g. a local devnet's). By
+    /// default the network's digest at the wall-clock epoch.
+    #[arg(long, value_name = "HEX", value_parser = parse_digest)]
+    pub(crate) fork_digest: Option<plexus_eth::ForkDigest>,
+}
+
+fn parse_network(s: &str) -> Result<String, String> {
+    plexus_eth::Network::from_name(s)
+        .map(|_| s.to_owned())
+        .ok_or_else(|| format!("unknown network {s:?} (mainnet, sepolia, hoodi, minimal)"))
+}
+
+fn parse_digest(s: &str) -> Result<plexus_eth::ForkDigest, String> {
+    s.trim_start_matches("0x")
+        .parse()
+        .map_err(|e| format!("not a fork digest: {e}"))
 }
 
 fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {

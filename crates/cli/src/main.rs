@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod eth;
 mod gossip;
 mod metrics;
 mod output;
@@ -279,6 +280,7 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
             upload,
             download,
         } => perf(&host, addr, *upload, *download, g.timeout(), out).await,
+        Command::Eth { command } => eth::run(&host, command, g.timeout(), out).await,
         Command::Keygen { .. } | Command::PeerId => Ok(()),
     };
     host.shutdown().await;

@@ -790,7 +790,21 @@ impl Network {
         }
     }
 
-    /// The genesis validators root of a public network (`None` for `minimal`).
+    /// The genesis time (Unix seconds) of a public network (`None` for `minimal`).
+    pub fn genesis_time(self) -> Option<u64> {
+        match self {
+            // 2020-12-01 12:00:23 UTC.
+            Network::Mainnet => Some(1_606_824_023),
+            // 2022-06-20 14:00:00 UTC.
+            Network::Sepolia => Some(1_655_733_600),
+            // 2025-03-17 12:10:00 UTC.
+            Network::Hoodi => Some(1_742_213_400),
+            Network::Minimal => None,
+        }
+    }
+
+    /// The genesis validators root of a public network (`None` for `minimal`, which has no
+    /// single genesis).
     pub fn genesis_validators_root(self) -> Option<Root> {
         let hex: &[u8] = match self {
             Network::Mainnet => b"4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95",
