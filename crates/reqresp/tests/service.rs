@@ -254,6 +254,63 @@ async fn slow_responder_times_out() {
 }
 
 #[tokio::test]
+async fn concurrency_is_capped_at_two_per_protocol_both_ways() {
+    // Outbound: two requests hold the slots of (peer, protocol); a third waits and gives up
+    // after max_queue_delay without opening a stream.
+    let (_a, b, ra, _rb) = pair(
+        Mode::Slow,
+        true,
+        |c| c.max_queue_delay = Duration::from_millis(300),
+        |_| {},
+    )
+    .await;
+    let s = mainnet();
+    let first = ra.request(b.peer_id(), range(&s, 1)).await.unwrap();
+    let second = ra.request(b.peer_id(), range(&s, 1)).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let third = ra.request(b.peer_id(), range(&s, 1)).await;
+    assert!(
+        matches!(third, Err(ReqRespError::Timeout("a concurrency slot"))),
+        "{third:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // Another protocol is not held up by them.
+    assert_eq!(
+        ra.ping(b.peer_id()).await.unwrap(),
+        7,
+        "ping answered while blocks wait"
+    );
+    drop((first, second));
+
+    // Inbound: a peer that ignores the limit (raw streams, no self-limiter) gets its third
+    // concurrent stream of the protocol reset, while the two in progress stay open.
+    let (a2, b2, _ra2, _rb2) = pair(Mode::Slow, true, |_| {}, |_| {}).await;
+    let p = Protocol::BeaconBlocksByRangeV2;
+    let mut req = Vec::new();
+    plexus_reqresp::encode_request(p, &range(&s, 1).to_ssz(), &CodecConfig::default(), &mut req)
+        .unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let (_, mut st) = a2.new_stream(b2.peer_id(), &[p.id()]).await.unwrap();
+        st.write_all(&req).await.unwrap();
+        st.shutdown().await.unwrap();
+        streams.push(st);
+    }
+    let mut third = streams.pop().unwrap();
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(WAIT, third.read_to_end(&mut buf))
+        .await
+        .expect("the third stream is ended quickly");
+    assert!(r.is_err() && buf.is_empty(), "third stream: {r:?} {buf:?}");
+    // The first two are still being served (the slow responder holds them for 3 s).
+    for mut st in streams {
+        let mut one = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_millis(300), st.read(&mut one)).await;
+        assert!(r.is_err(), "stream still open and silent: {r:?}");
+    }
+}
+
+#[tokio::test]
 async fn inbound_rate_limit_answers_139_after_the_delay_bound() {
     let generous = Quotas {
         ping: Quota::new(1000, Duration::from_secs(1)),
