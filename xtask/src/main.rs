@@ -8,8 +8,9 @@
 //!   cargo-fuzz if missing). `--smoke` runs each target for a few seconds.
 //! - `bench`: the benchmarks against rust-libp2p, release builds: end to end
 //!   (`cargo bench -p plexus-interop-tests --bench e2e`), then the gossip network
-//!   (`--bench gossip`); prints their tables and writes both, with the commands,
-//!   the date and the machine, to `docs/BENCHMARKS.md`.
+//!   (`--bench gossip`), then Req/Resp serving blocks by range
+//!   (`cargo bench -p plexus-reqresp --bench serve`); prints their tables and writes
+//!   them, with the commands, the date and the machine, to `docs/BENCHMARKS.md`.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -313,16 +314,16 @@ fn machine_description() -> String {
 const NOTES_MARKER: &str =
     "<!-- Hand-written notes below this line are kept by `cargo xtask bench`. -->";
 
-/// Run `cargo bench -p plexus-interop-tests --bench <name>`: progress on stderr, its
-/// table echoed to stdout and returned, with the seconds it took (build included).
-fn run_bench(root: &Path, name: &str) -> Result<(String, f64), String> {
+/// Run `cargo bench -p <package> --bench <name>`: progress on stderr, its table echoed
+/// to stdout and returned, with the seconds it took (build included).
+fn run_bench(root: &Path, package: &str, name: &str) -> Result<(String, f64), String> {
     use std::io::{BufRead, BufReader};
-    let step = format!("cargo bench -p plexus-interop-tests --bench {name}");
+    let step = format!("cargo bench -p {package} --bench {name}");
     eprintln!("==> {step} (release build, then the measurements; progress below)");
     let t = Instant::now();
     let mut child = cargo()
         .current_dir(root)
-        .args(["bench", "-p", "plexus-interop-tests", "--bench", name])
+        .args(["bench", "-p", package, "--bench", name])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("{step}: cannot start: {e}"))?;
@@ -343,18 +344,20 @@ fn run_bench(root: &Path, name: &str) -> Result<(String, f64), String> {
     Ok((table, secs))
 }
 
-/// `cargo xtask bench`: run the end-to-end benchmark, then the gossip benchmark, show
-/// their progress (stderr) and tables (stdout), and write both tables to
-/// `docs/BENCHMARKS.md`.
+/// `cargo xtask bench`: run the end-to-end benchmark, the gossip benchmark, then the
+/// Req/Resp serving benchmark, show their progress (stderr) and tables (stdout), and
+/// write the tables to `docs/BENCHMARKS.md`.
 fn bench(root: &Path) -> Result<(), String> {
     const E2E: &str = "cargo bench -p plexus-interop-tests --bench e2e";
     const GOSSIP: &str = "cargo bench -p plexus-interop-tests --bench gossip";
+    const SERVE: &str = "cargo bench -p plexus-reqresp --bench serve";
     let load = std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into());
-    let (table, e2e_secs) = run_bench(root, "e2e")?;
-    let (gossip_table, gossip_secs) = run_bench(root, "gossip")?;
-    let secs = e2e_secs + gossip_secs;
+    let (table, e2e_secs) = run_bench(root, "plexus-interop-tests", "e2e")?;
+    let (gossip_table, gossip_secs) = run_bench(root, "plexus-interop-tests", "gossip")?;
+    let (serve_table, serve_secs) = run_bench(root, "plexus-reqresp", "serve")?;
+    let secs = e2e_secs + gossip_secs + serve_secs;
     let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let commit = command_output(
         "git",
@@ -386,15 +389,18 @@ fn bench(root: &Path) -> Result<(), String> {
         "# Benchmarks\n\n\
          plexus and rust-libp2p measured side by side on loopback, in one run, on one machine \
          (issue 4). Regenerate with:\n\n\
-         ```sh\ncargo xtask bench     # runs: {E2E}, then: {GOSSIP}\n```\n\n\
+         ```sh\ncargo xtask bench     # runs: {E2E}, then: {GOSSIP}, then: {SERVE}\n```\n\n\
          The run took {secs:.0} s including the release builds (end to end {e2e_secs:.0} s, \
-         gossip {gossip_secs:.0} s). Date: {date}. Code: {code}.\n\n\
+         gossip {gossip_secs:.0} s, Req/Resp {serve_secs:.0} s). Date: {date}. Code: {code}.\n\n\
          Machine:\n\n{machine}- load average (1, 5, 15 min) when the run started: {load}\n\n\
          Micro-benchmarks (criterion, not part of this table): \
          `cargo bench -p plexus-yamux --bench frames`, \
-         `cargo bench -p plexus-noise --bench backend` (see `docs/noise-crypto-backend.md`).\n\n\
+         `cargo bench -p plexus-noise --bench backend` (see `docs/noise-crypto-backend.md`), \
+         `cargo bench -p plexus-reqresp --bench codec` (the ssz_snappy codec: a 128 KiB block \
+         chunk and a BlocksByRange request, encoded and decoded).\n\n\
          ## Result\n\n{table}\n\
-         ## Gossip: a network of nodes, plexus versus rust-libp2p\n\n{gossip_table}",
+         ## Gossip: a network of nodes, plexus versus rust-libp2p\n\n{gossip_table}\n\
+         ## Req/Resp: serving blocks by range\n\n{serve_table}",
         machine = machine_description(),
     );
     let path = root.join("docs/BENCHMARKS.md");
