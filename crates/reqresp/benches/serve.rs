@@ -28,7 +28,7 @@
 //! Each configuration runs 3 times, rotating through the configurations (so background load
 //! falls on all alike); the report gives the median of each figure over the runs and the range.
 //!
-//! Environment: `PLEXUS_REQRESP_PEERS` (default `1,4,8`), `PLEXUS_REQRESP_SECONDS` (measured
+//! Environment: `PLEXUS_REQRESP_PEERS` (default `1,4,8`), `PLEXUS_REQRESP_ENCODED_PEERS` (configurations served with pre-encoded payloads, default `8`), `PLEXUS_REQRESP_SECONDS` (measured
 //! time per run, default 3), `PLEXUS_REQRESP_REPEATS` (fixes R instead),
 //! `PLEXUS_REQRESP_RUNS` (default 3), `PLEXUS_BENCH_QUICK=1` (one run of 0.5 s per
 //! configuration: for trying the harness, not for results).
@@ -130,6 +130,8 @@ fn cpu_secs(pid: &str) -> Result<(f64, f64), String> {
 struct Blocks {
     start: Slot,
     blocks: Vec<Vec<u8>>,
+    /// The same blocks compressed once, when serving pre-encoded payloads.
+    encoded: Option<Vec<plexus_reqresp::EncodedPayload>>,
 }
 
 impl Responder for Blocks {
@@ -149,15 +151,18 @@ impl Responder for Blocks {
             };
             // `step` is deprecated and 1 (validated by the service).
             for slot in r.start_slot..r.start_slot.saturating_add(r.count) {
-                let Some(block) = slot
+                let Some(i) = slot
                     .checked_sub(self.start)
-                    .and_then(|i| self.blocks.get(usize::try_from(i).ok()?))
+                    .and_then(|i| usize::try_from(i).ok())
+                    .filter(|i| *i < self.blocks.len())
                 else {
                     break;
                 };
-                sink.send(block, slot)
-                    .await
-                    .map_err(|e| RespondError::ServerError(e.to_string()))?;
+                let sent = match &self.encoded {
+                    Some(e) => sink.send_encoded(&e[i], slot).await,
+                    None => sink.send(&self.blocks[i], slot).await,
+                };
+                sent.map_err(|e| RespondError::ServerError(e.to_string()))?;
             }
             Ok(())
         })
@@ -165,13 +170,19 @@ impl Responder for Blocks {
 }
 
 /// Start the responder, print `ADDR <multiaddr with /p2p>`, serve until stdin closes.
-fn responder_main() -> ! {
+fn responder_main(encoded: bool) -> ! {
     let rt = runtime();
     let res: Result<(), String> = rt.block_on(async {
         let chain = Chain::mainnet();
-        let blocks = (0..BLOCKS)
+        let blocks: Vec<Vec<u8>> = (0..BLOCKS)
             .map(|i| block_payload(chain.start_slot + i, BLOCK_LEN, i))
             .collect();
+        let encoded = encoded.then(|| {
+            blocks
+                .iter()
+                .map(|b| plexus_reqresp::EncodedPayload::new(b))
+                .collect()
+        });
         let mut hc = HostConfig::new(Keypair::generate_secp256k1());
         hc.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")];
         let host = Host::new(hc).await.map_err(|e| e.to_string())?;
@@ -179,6 +190,7 @@ fn responder_main() -> ! {
         let responder = Blocks {
             start: chain.start_slot,
             blocks,
+            encoded,
         };
         let _service = ReqResp::spawn(
             host.clone(),
@@ -220,10 +232,14 @@ struct ResponderProc {
 }
 
 impl ResponderProc {
-    fn start() -> Result<ResponderProc, String> {
+    fn start(encoded: bool) -> Result<ResponderProc, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut args = vec!["--child", "responder"];
+        if encoded {
+            args.push("--encoded");
+        }
         let mut child = Command::new(exe)
-            .args(["--child", "responder"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -445,6 +461,8 @@ fn env_f64(name: &str) -> Option<f64> {
 /// The runs of one configuration.
 struct Config {
     peers: usize,
+    /// The responder sends payloads compressed once at start-up.
+    encoded: bool,
     rows: Vec<Row>,
     error: Option<String>,
 }
@@ -452,7 +470,7 @@ struct Config {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--child") {
-        responder_main();
+        responder_main(args.iter().any(|a| a == "--encoded"));
     }
     let quick = std::env::var_os("PLEXUS_BENCH_QUICK").is_some();
     let peers: Vec<usize> = std::env::var("PLEXUS_REQRESP_PEERS")
@@ -464,6 +482,15 @@ fn main() {
                 .collect()
         })
         .unwrap_or_else(|| vec![1, 4, 8]);
+    let encoded_peers: Vec<usize> = std::env::var("PLEXUS_REQRESP_ENCODED_PEERS")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|p| p.trim().parse().ok())
+                .filter(|p| *p > 0)
+                .collect()
+        })
+        .unwrap_or_else(|| vec![8]);
     let seconds = env_f64("PLEXUS_REQRESP_SECONDS").unwrap_or(if quick { 0.5 } else { 3.0 });
     let fixed_repeats = env_f64("PLEXUS_REQRESP_REPEATS").map(|r| (r as u64).max(1));
     let runs =
@@ -476,8 +503,11 @@ fn main() {
     let rt = runtime();
     let mut configs: Vec<Config> = peers
         .iter()
-        .map(|p| Config {
-            peers: *p,
+        .map(|p| (*p, false))
+        .chain(encoded_peers.iter().map(|p| (*p, true)))
+        .map(|(peers, encoded)| Config {
+            peers,
+            encoded,
             rows: Vec::new(),
             error: None,
         })
@@ -493,7 +523,7 @@ fn main() {
                 c.peers,
                 run + 1
             );
-            let row = ResponderProc::start().and_then(|responder| {
+            let row = ResponderProc::start(c.encoded).and_then(|responder| {
                 rt.block_on(measure(c.peers, &responder, seconds, fixed_repeats))
             });
             match row {
@@ -531,7 +561,9 @@ fn main() {
          figure is the median over the runs, [brackets] give the lowest and highest). Load \
          average (1, 5, 15 min) at the start: {load}.\n\n\
          - One responder host serves `beacon_blocks_by_range/2`: {BLOCKS} blocks of {} KiB of SSZ \
-         per request, pre-built in memory, encoded (snappy) per response as a client does; \
+         per request, pre-built in memory, encoded (snappy) per response; in the rows marked \
+         \"pre-encoded\" compressed once at start-up and sent with `ResponseSink::send_encoded`, \
+         as a node that caches encoded blocks does; \
          context bytes {} ({:?}, mainnet's newest scheduled digest). Payload: half random bytes and \
          half zeros in interleaved runs of 8–64 bytes; snappy frames carry {:.0} % of it.\n\
          - P requesters, each its own host (TCP + Noise + yamux on 127.0.0.1, secp256k1 keys) \
@@ -569,10 +601,15 @@ fn main() {
     );
     for c in &configs {
         let name = format!(
-            "{} requester{} × {BLOCKS} blocks of {} KiB",
+            "{} requester{} × {BLOCKS} blocks of {} KiB{}",
             c.peers,
             if c.peers == 1 { "" } else { "s" },
-            BLOCK_LEN / 1024
+            BLOCK_LEN / 1024,
+            if c.encoded {
+                ", payloads pre-encoded"
+            } else {
+                ""
+            }
         );
         if c.rows.is_empty() {
             let e = c.error.as_deref().unwrap_or("no run");

@@ -589,6 +589,72 @@ pub fn encode_success_chunk(
     config: &CodecConfig,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    chunk_head(protocol, context, ssz.len(), schedule, config, out)?;
+    encode_varint(ssz.len() as u64, out);
+    encode_frames(ssz, out);
+    Ok(())
+}
+
+/// An SSZ payload encoded once: the varint of its length and its snappy frames, shared
+/// (`Bytes`) by every response that carries it. A node that serves the same block to many
+/// peers compresses it once instead of once per request
+/// ([`crate::ResponseSink::send_encoded`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedPayload {
+    ssz_len: usize,
+    body: bytes::Bytes,
+}
+
+impl EncodedPayload {
+    /// Compress `ssz`.
+    pub fn new(ssz: &[u8]) -> EncodedPayload {
+        let mut body = Vec::with_capacity(16 + ssz.len() / 2);
+        encode_varint(ssz.len() as u64, &mut body);
+        encode_frames(ssz, &mut body);
+        EncodedPayload {
+            ssz_len: ssz.len(),
+            body: body.into(),
+        }
+    }
+
+    /// The uncompressed SSZ length.
+    pub fn ssz_len(&self) -> usize {
+        self.ssz_len
+    }
+
+    /// The encoded bytes (varint and frames).
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.body
+    }
+}
+
+/// Append the head of a success chunk whose payload was encoded beforehand (result byte and
+/// context bytes), after the same checks as [`encode_success_chunk`] on its length; the
+/// payload's bytes follow it on the wire.
+///
+/// # Errors
+/// As [`encode_success_chunk`].
+pub fn encode_success_head(
+    protocol: Protocol,
+    context: Option<ForkDigest>,
+    payload: &EncodedPayload,
+    schedule: &ForkSchedule,
+    config: &CodecConfig,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    chunk_head(protocol, context, payload.ssz_len, schedule, config, out)
+}
+
+/// The checks of a success chunk of `ssz_len` bytes and its head: result byte and context
+/// bytes.
+fn chunk_head(
+    protocol: Protocol,
+    context: Option<ForkDigest>,
+    ssz_len: usize,
+    schedule: &ForkSchedule,
+    config: &CodecConfig,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let fork = match (protocol.has_context_bytes(), context) {
         (true, Some(d)) => schedule.lookup(d).ok_or(EncodeError::BadContext(d))?.fork,
         (true, None) => return Err(EncodeError::Context("missing")),
@@ -604,13 +670,11 @@ pub fn encode_success_chunk(
             Some(d) => EncodeError::BadContext(d),
             None => EncodeError::Context("missing"),
         })?;
-    check_len(ssz.len(), bounds, config.max_payload_size)?;
+    check_len(ssz_len, bounds, config.max_payload_size)?;
     out.push(0);
     if let Some(d) = context {
         out.extend_from_slice(&d.0);
     }
-    encode_varint(ssz.len() as u64, out);
-    encode_frames(ssz, out);
     Ok(())
 }
 

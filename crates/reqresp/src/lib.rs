@@ -37,8 +37,9 @@ pub use check::{
     BlockRootFn, ChunkFields, ResponseChecker, ResponseViolation, block_header_root, chunk_fields,
 };
 pub use codec::{
-    Chunk, CodecConfig, RequestDecoder, ResponseDecoder, SuccessChunk, decode_request_bytes,
-    decode_response_bytes, encode_error_chunk, encode_request, encode_success_chunk,
+    Chunk, CodecConfig, EncodedPayload, RequestDecoder, ResponseDecoder, SuccessChunk,
+    decode_request_bytes, decode_response_bytes, encode_error_chunk, encode_request,
+    encode_success_chunk, encode_success_head,
 };
 pub use error::{CodecError, EncodeError};
 pub use frame::{MAX_CHUNK_DATA, STREAM_IDENTIFIER, encode_frames, encode_varint, masked_crc32c};

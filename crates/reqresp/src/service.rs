@@ -24,8 +24,8 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::check::{BlockRootFn, ResponseChecker, ResponseViolation};
 use crate::codec::{
-    Chunk, CodecConfig, RequestDecoder, ResponseDecoder, SuccessChunk, encode_error_chunk,
-    encode_request, encode_success_chunk,
+    Chunk, CodecConfig, EncodedPayload, RequestDecoder, ResponseDecoder, SuccessChunk,
+    encode_error_chunk, encode_request, encode_success_chunk, encode_success_head,
 };
 use crate::error::{CodecError, EncodeError};
 use crate::limiter::{Quotas, RateLimiter, request_cost};
@@ -239,6 +239,38 @@ impl ResponseSink {
             &mut self.buf,
         )?;
         self.stream.write_all(&self.buf).await?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Send one success chunk whose payload was encoded beforehand ([`EncodedPayload`]):
+    /// the same checks and context bytes as [`ResponseSink::send`], without compressing again.
+    ///
+    /// # Errors
+    /// As [`ResponseSink::send`].
+    pub async fn send_encoded(
+        &mut self,
+        payload: &EncodedPayload,
+        context_slot: Slot,
+    ) -> Result<(), SinkError> {
+        if self.sent >= self.max_chunks {
+            return Err(SinkError::TooManyChunks(self.max_chunks));
+        }
+        let context = self.protocol.has_context_bytes().then(|| {
+            self.schedule
+                .digest_at(self.schedule.config().epoch_at_slot(context_slot))
+        });
+        self.buf.clear();
+        encode_success_head(
+            self.protocol,
+            context,
+            payload,
+            &self.schedule,
+            &self.codec,
+            &mut self.buf,
+        )?;
+        self.stream.write_all(&self.buf).await?;
+        self.stream.write_all(payload.bytes()).await?;
         self.sent += 1;
         Ok(())
     }

@@ -950,3 +950,30 @@ fn gloas_responses() {
         "100 bytes is a valid Gloas length"
     );
 }
+
+#[test]
+fn a_pre_encoded_payload_gives_the_same_chunk_and_the_same_checks() {
+    let s = mainnet();
+    let cfg = CodecConfig::default();
+    let p = Protocol::BeaconBlocksByRangeV2;
+    let slot = slot_of(&s, Fork::Deneb);
+    let d = digest_of(&s, Fork::Deneb);
+    let block = fake_block(slot, 140_000);
+    let mut whole = Vec::new();
+    encode_success_chunk(p, Some(d), &block, &s, &cfg, &mut whole).unwrap();
+    let encoded = plexus_reqresp::EncodedPayload::new(&block);
+    assert_eq!(encoded.ssz_len(), block.len());
+    let mut split = Vec::new();
+    plexus_reqresp::encode_success_head(p, Some(d), &encoded, &s, &cfg, &mut split).unwrap();
+    split.extend_from_slice(encoded.bytes());
+    assert_eq!(
+        split, whole,
+        "head + shared payload = the chunk encoded at once"
+    );
+    // The same bounds apply: a block below the Deneb minimum, a missing digest.
+    let tiny = plexus_reqresp::EncodedPayload::new(&[0u8; 16]);
+    let mut out = Vec::new();
+    assert!(plexus_reqresp::encode_success_head(p, Some(d), &tiny, &s, &cfg, &mut out).is_err());
+    assert!(plexus_reqresp::encode_success_head(p, None, &encoded, &s, &cfg, &mut out).is_err());
+    assert!(out.is_empty(), "nothing written for a refused chunk");
+}

@@ -113,7 +113,15 @@ impl Responder for Chain {
                             } else {
                                 slot
                             };
-                            sink.send(&fake_block(slot, 1_200), slot).await.unwrap();
+                            let block = fake_block(slot, 1_200);
+                            if slot % 2 == 1 {
+                                // Half the blocks go pre-encoded, as a node serving the
+                                // same block to many peers would send them.
+                                let encoded = plexus_reqresp::EncodedPayload::new(&block);
+                                sink.send_encoded(&encoded, slot).await.unwrap();
+                            } else {
+                                sink.send(&block, slot).await.unwrap();
+                            }
                         }
                     }
                 },
