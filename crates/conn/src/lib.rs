@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use plexus_core::{
     Blame, BoxIo, ConnInfo, ConnectionGater, DenyReason, Limits, MuxedConn, MuxerUpgrade, PeerId,
-    PendingInbound, RawConn, Role, SecurityError, SecurityUpgrade, Transport, TransportError,
-    Verdict,
+    PendingInbound, RawConn, ReadyConn, Role, SecurityError, SecurityUpgrade, Transport,
+    TransportConn, TransportError, Verdict,
 };
 use plexus_multiaddr::Multiaddr;
 use plexus_multistream::{self as mss, NegotiationError};
@@ -237,6 +237,12 @@ impl Upgrader {
         }
     }
 
+    /// Use `mss` for every multistream-select negotiation of the upgrade.
+    pub fn with_multistream(mut self, mss: mss::Config) -> Self {
+        self.mss = mss;
+        self
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -265,8 +271,8 @@ impl Upgrader {
         if !transport.can_dial(&addr) {
             return Err(UpgradeError::NoTransport(addr));
         }
-        let raw = transport.dial(addr).await?;
-        self.upgrade_outbound(raw, expect).await
+        let conn = transport.dial(addr).await?;
+        self.upgrade_outbound(conn, expect).await
     }
 
     /// Gate an inbound connection before any handshake work, then upgrade it.
@@ -286,23 +292,25 @@ impl Upgrader {
                 reason,
             });
         }
-        let raw = pending.finish().await?;
-        self.upgrade_inbound(raw).await
+        let conn = pending.finish().await?;
+        self.upgrade_inbound(conn).await
     }
 
-    /// Upgrade a connection we dialed.
+    /// Upgrade a connection we dialed (a raw one is secured and multiplexed; one the
+    /// transport secured itself is only checked against `expect` and gated).
     pub async fn upgrade_outbound(
         &self,
-        raw: RawConn,
+        conn: TransportConn,
         expect: Option<PeerId>,
     ) -> Result<Connection, UpgradeError> {
-        self.upgrade(raw, Role::Initiator, expect, &NoObserver)
+        self.upgrade_any(conn, Role::Initiator, expect, &NoObserver)
             .await
     }
 
     /// Upgrade a connection the remote dialed (already past `accept`).
-    pub async fn upgrade_inbound(&self, raw: RawConn) -> Result<Connection, UpgradeError> {
-        self.upgrade(raw, Role::Responder, None, &NoObserver).await
+    pub async fn upgrade_inbound(&self, conn: TransportConn) -> Result<Connection, UpgradeError> {
+        self.upgrade_any(conn, Role::Responder, None, &NoObserver)
+            .await
     }
 
     /// Upgrade a connection the remote dialed, reporting each [`Stage`] it
@@ -311,10 +319,82 @@ impl Upgrader {
     /// connection.
     pub async fn upgrade_inbound_observed(
         &self,
-        raw: RawConn,
+        conn: TransportConn,
         observer: &dyn UpgradeObserver,
     ) -> Result<Connection, UpgradeError> {
-        self.upgrade(raw, Role::Responder, None, observer).await
+        self.upgrade_any(conn, Role::Responder, None, observer)
+            .await
+    }
+
+    async fn upgrade_any(
+        &self,
+        conn: TransportConn,
+        role: Role,
+        expect: Option<PeerId>,
+        observer: &dyn UpgradeObserver,
+    ) -> Result<Connection, UpgradeError> {
+        match conn {
+            TransportConn::Raw(raw) => self.upgrade(raw, role, expect, observer).await,
+            TransportConn::Ready(ready) => self.admit(*ready, role, expect, observer).await,
+        }
+    }
+
+    /// A connection the transport secured and multiplexed: the same checks as after a
+    /// security handshake (the dialed peer, the `secured` and `upgraded` checkpoints).
+    async fn admit(
+        &self,
+        ready: ReadyConn,
+        role: Role,
+        expect: Option<PeerId>,
+        observer: &dyn UpgradeObserver,
+    ) -> Result<Connection, UpgradeError> {
+        let ReadyConn {
+            peer,
+            muxer,
+            security,
+            muxer_name,
+            local_addr,
+            remote_addr,
+            ..
+        } = ready;
+        if !observer.enter(Stage::Muxing) {
+            muxer.close().await;
+            return Err(UpgradeError::Stopped);
+        }
+        if let Some(expected) = expect
+            && expected != peer
+        {
+            muxer.close().await;
+            return Err(UpgradeError::Security(SecurityError::PeerIdMismatch {
+                expected,
+                actual: peer,
+            }));
+        }
+        let direction = role.direction();
+        if let Err(e) = gate(
+            Checkpoint::Secured,
+            self.gater.secured(direction, &peer, &remote_addr),
+        ) {
+            muxer.close().await;
+            return Err(e);
+        }
+        let info = ConnInfo {
+            peer,
+            direction,
+            local_addr,
+            remote_addr,
+            security,
+            muxer: muxer_name,
+        };
+        if let Verdict::Deny(reason) = self.gater.upgraded(&info) {
+            muxer.close().await;
+            return Err(UpgradeError::Denied {
+                checkpoint: Checkpoint::Upgraded,
+                reason,
+            });
+        }
+        tracing::debug!(peer = %info.peer, remote = %info.remote_addr, muxer = info.muxer, ?direction, "connection admitted");
+        Ok(Connection { info, muxer })
     }
 
     async fn upgrade(

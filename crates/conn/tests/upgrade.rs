@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use plexus_conn::{Checkpoint, Stage, Step, UpgradeError, UpgradeObserver, Upgrader};
 use plexus_core::{
     AllowAll, Blame, ConnInfo, ConnectionGater, DenyReason, Direction, Limits, MuxerUpgrade,
-    PeerId, RawConn, SecurityError, Transport, Verdict,
+    PeerId, RawConn, SecurityError, Transport, TransportConn, Verdict,
 };
 use plexus_identity::Keypair;
 use plexus_multiaddr::Multiaddr;
@@ -34,12 +34,12 @@ fn upgrader_with(key: &Keypair, gater: Arc<dyn ConnectionGater>, limits: Limits)
 }
 
 /// A raw connection over one end of an in-memory pipe.
-fn pipe_raw(io: tokio::io::DuplexStream) -> RawConn {
-    RawConn {
+fn pipe_raw(io: tokio::io::DuplexStream) -> TransportConn {
+    TransportConn::Raw(RawConn {
         io: Box::new(io),
         local_addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
         remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
-    }
+    })
 }
 
 /// A gater that denies at one checkpoint and counts every call.
@@ -427,7 +427,10 @@ async fn garbage_instead_of_multistream_is_blamed_on_the_peer() {
         local_addr: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
         remote_addr: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
     };
-    let err = u.upgrade_inbound(raw).await.unwrap_err();
+    let err = u
+        .upgrade_inbound(TransportConn::Raw(raw))
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -439,4 +442,73 @@ async fn garbage_instead_of_multistream_is_blamed_on_the_peer() {
         "{err:?}"
     );
     assert_eq!(err.blame(), Blame::PeerMisbehaved);
+}
+
+/// A connection as a transport that secures and multiplexes itself (QUIC) hands it over:
+/// here a yamux connection over an in-memory pipe, claiming to be `peer`.
+fn ready(peer: &Keypair, io: tokio::io::DuplexStream) -> TransportConn {
+    let muxer = YamuxConfig::default().start(Box::new(io), plexus_core::Role::Initiator);
+    TransportConn::Ready(Box::new(plexus_core::ReadyConn {
+        peer: peer.public().to_peer_id(),
+        public_key: peer.public(),
+        muxer,
+        security: "/tls/1.0.0",
+        muxer_name: "/quic-v1",
+        local_addr: "/ip4/127.0.0.1/udp/1/quic-v1".parse().unwrap(),
+        remote_addr: "/ip4/127.0.0.1/udp/2/quic-v1".parse().unwrap(),
+    }))
+}
+
+#[tokio::test]
+async fn a_connection_the_transport_secured_is_checked_and_gated_not_upgraded_again() {
+    let (k, remote) = (Keypair::generate_ed25519(), Keypair::generate_secp256k1());
+    let u = upgrader(&k, Arc::new(AllowAll));
+    // Admitted as it is: no multistream, no Noise; the names come from the transport.
+    let (a, _b) = tokio::io::duplex(4096);
+    let rec = Recorder::default();
+    let c = u
+        .upgrade_inbound_observed(ready(&remote, a), &rec)
+        .await
+        .unwrap();
+    assert_eq!(c.info.peer, remote.public().to_peer_id());
+    assert_eq!(c.info.direction, Direction::Inbound);
+    assert_eq!((c.info.security, c.info.muxer), ("/tls/1.0.0", "/quic-v1"));
+    assert_eq!(
+        *rec.seen.lock().unwrap(),
+        [Stage::Muxing],
+        "already secured"
+    );
+    // Dialed as someone else: the mismatch, as after a Noise handshake.
+    let (a, _b) = tokio::io::duplex(4096);
+    let other = Keypair::generate_ed25519().public().to_peer_id();
+    let err = u
+        .upgrade_outbound(ready(&remote, a), Some(other))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpgradeError::Security(SecurityError::PeerIdMismatch { .. })
+        ),
+        "{err:?}"
+    );
+    // Both checkpoints after authentication apply.
+    for at in [Checkpoint::Secured, Checkpoint::Upgraded] {
+        let gater = Counting::deny(at);
+        let u = upgrader(&k, gater.clone());
+        let (a, _b) = tokio::io::duplex(4096);
+        let err = u
+            .upgrade_outbound(ready(&remote, a), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, UpgradeError::Denied { checkpoint, .. } if checkpoint == at),
+            "{err:?}"
+        );
+        assert_eq!(gater.count(Checkpoint::Secured), 1);
+        assert_eq!(
+            gater.count(Checkpoint::Upgraded),
+            usize::from(at == Checkpoint::Upgraded)
+        );
+    }
 }

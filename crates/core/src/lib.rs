@@ -5,9 +5,12 @@
 //! never per frame):
 //!
 //! ```text
-//! Transport ──> RawConn ──multistream──> SecurityUpgrade ──> Secured
+//! Transport ──> TransportConn::Raw(RawConn) ──multistream──> SecurityUpgrade ──> Secured
+//!     │                Secured ──multistream or early muxer──> MuxerUpgrade ──> MuxedConn
+//!     ├──────> TransportConn::Ready(ReadyConn): secured and multiplexed by the transport
+//!     │        itself (QUIC: TLS 1.3 and native streams) ──────────────────────> MuxedConn
 //!     └─ Listener ─> PendingInbound (gate before any handshake work)
-//! Secured ──multistream or early muxer──> MuxerUpgrade ──> MuxedConn ──> MuxedStream
+//! MuxedConn ──> MuxedStream
 //! ```
 //!
 //! A [`ConnectionGater`] is consulted at five checkpoints (peer dial, address
@@ -91,12 +94,74 @@ impl std::fmt::Debug for RawConn {
     }
 }
 
-/// A way to reach peers: TCP today, QUIC later.
+/// A connection a transport secured and multiplexed itself (QUIC): the upgrader only gates
+/// it.
+pub struct ReadyConn {
+    /// The authenticated remote peer.
+    pub peer: PeerId,
+    /// The remote's identity key.
+    pub public_key: PublicKey,
+    /// The multiplexed connection, its driver running.
+    pub muxer: Box<dyn MuxedConn>,
+    /// The security protocol's name for [`ConnInfo::security`], e.g. `/tls/1.0.0`.
+    pub security: &'static str,
+    /// The muxer's name for [`ConnInfo::muxer`], e.g. `/quic-v1`.
+    pub muxer_name: &'static str,
+    /// Our address on this connection.
+    pub local_addr: Multiaddr,
+    /// The remote's address on this connection.
+    pub remote_addr: Multiaddr,
+}
+
+impl std::fmt::Debug for ReadyConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadyConn")
+            .field("peer", &self.peer)
+            .field("local_addr", &self.local_addr)
+            .field("remote_addr", &self.remote_addr)
+            .field("security", &self.security)
+            .field("muxer", &self.muxer_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a transport's dial or accept produced.
+#[derive(Debug)]
+pub enum TransportConn {
+    /// A byte stream to secure and multiplex (TCP).
+    Raw(RawConn),
+    /// A connection already secured and multiplexed (QUIC). Boxed: it is much larger than
+    /// a raw connection.
+    Ready(Box<ReadyConn>),
+}
+
+impl TransportConn {
+    /// The raw byte stream, when the transport produced one.
+    pub fn into_raw(self) -> Option<RawConn> {
+        match self {
+            TransportConn::Raw(r) => Some(r),
+            TransportConn::Ready(_) => None,
+        }
+    }
+
+    /// The remote's address.
+    pub fn remote_addr(&self) -> &Multiaddr {
+        match self {
+            TransportConn::Raw(r) => &r.remote_addr,
+            TransportConn::Ready(r) => &r.remote_addr,
+        }
+    }
+}
+
+/// A way to reach peers: TCP, QUIC.
 pub trait Transport: Send + Sync + 'static {
-    /// Whether this transport can dial `addr` (ignoring any trailing `/p2p`).
+    /// Whether this transport can dial (and listen on) `addr` (ignoring any trailing
+    /// `/p2p`).
     fn can_dial(&self, addr: &Multiaddr) -> bool;
-    /// Dial `addr`. Resolves once the raw connection is open.
-    fn dial(&self, addr: Multiaddr) -> BoxFut<'static, Result<RawConn, TransportError>>;
+    /// Dial `addr`. Resolves once the connection is open: a raw byte stream, or (when the
+    /// transport secures connections itself) an authenticated, multiplexed connection. A
+    /// trailing `/p2p/<id>` is the peer expected; a transport that authenticates checks it.
+    fn dial(&self, addr: Multiaddr) -> BoxFut<'static, Result<TransportConn, TransportError>>;
     /// Start listening on `addr`.
     fn listen(&self, addr: Multiaddr)
     -> BoxFut<'static, Result<Box<dyn Listener>, TransportError>>;
@@ -118,8 +183,8 @@ pub trait PendingInbound: Send {
     fn remote_addr(&self) -> &Multiaddr;
     /// Our address on this connection.
     fn local_addr(&self) -> &Multiaddr;
-    /// Take the connection.
-    fn finish(self: Box<Self>) -> BoxFut<'static, Result<RawConn, TransportError>>;
+    /// Take the connection (for a transport that secures connections, run its handshake).
+    fn finish(self: Box<Self>) -> BoxFut<'static, Result<TransportConn, TransportError>>;
     /// Refuse the connection: it is closed without reading a byte.
     fn refuse(self: Box<Self>);
 }

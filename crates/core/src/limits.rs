@@ -23,8 +23,6 @@ pub struct Limits {
     /// write of that handshake (or its start): a handshake stalling between messages is
     /// closed. [`Limits::security_timeout`] still bounds the whole handshake. Default 5 s.
     pub handshake_message_timeout: Duration,
-    /// Per-connection muxer limits.
-    pub mux: MuxLimits,
 }
 
 impl Default for Limits {
@@ -34,7 +32,6 @@ impl Default for Limits {
             security_timeout: Duration::from_secs(10),
             inbound_header_timeout: Duration::from_secs(2),
             handshake_message_timeout: Duration::from_secs(5),
-            mux: MuxLimits::default(),
         }
     }
 }

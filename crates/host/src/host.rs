@@ -9,7 +9,7 @@ use std::time::Duration;
 use plexus_conn::{Connection, Stage, UpgradeError, UpgradeObserver, Upgrader};
 use plexus_core::{
     BoxStream, ConnInfo, ConnectionGater, Direction, MuxError, MuxedConn, MuxerUpgrade, PeerId,
-    PendingInbound, PublicKey, Transport, Verdict,
+    PendingInbound, PublicKey, SecurityUpgrade, Transport, Verdict,
 };
 use plexus_identity::Keypair;
 use plexus_multiaddr::{Multiaddr, Protocol};
@@ -53,14 +53,25 @@ pub struct HostConfig {
     /// built-in one (ban list, caps) allowed the connection.
     pub gater: Option<Arc<dyn ConnectionGater>>,
     /// Orders dial candidates (for `connect` and `new_stream` dials).
-    /// Default: the given order (addresses passed to `connect` first, then the
-    /// address book, oldest first).
+    /// Default: QUIC addresses first, then the others, each in the given order
+    /// (addresses passed to `connect` first, then the address book, oldest first).
     pub dial_ranker: Option<Arc<dyn DialRanker>>,
     /// Our agent version (for identify). Default `plexus/<crate version>`.
     pub agent_version: String,
     /// TCP settings, for listening and dialing (e.g.
-    /// [`TcpConfig::outbound_bind_ip`]). Default [`TcpConfig::default`].
+    /// [`TcpConfig::outbound_bind_ip`]), used by the default TCP transport.
+    /// Default [`TcpConfig::default`].
     pub tcp: TcpConfig,
+    /// Transports, tried in order: each address goes to the first one that can dial it
+    /// (and each listen address to the first that can listen on it). Empty (the default)
+    /// means TCP alone, with [`HostConfig::tcp`]. A transport that secures and multiplexes
+    /// connections itself (QUIC) skips `security` and `muxers`.
+    pub transports: Vec<Arc<dyn Transport>>,
+    /// The security protocol of raw (TCP) connections. `None` (the default) means Noise
+    /// with [`HostConfig::keypair`].
+    pub security: Option<Arc<dyn SecurityUpgrade>>,
+    /// Multistream-select settings for connection upgrades and streams.
+    pub multistream: mss::Config,
 }
 
 impl HostConfig {
@@ -75,6 +86,9 @@ impl HostConfig {
             dial_ranker: None,
             agent_version: format!("plexus/{}", env!("CARGO_PKG_VERSION")),
             tcp: TcpConfig::default(),
+            transports: Vec::new(),
+            security: None,
+            multistream: mss::Config::default(),
         }
     }
 }
@@ -192,7 +206,7 @@ pub(crate) struct Inner {
     gate_shared: Arc<GateShared>,
     gate: Arc<HostGate>,
     upgrader: Upgrader,
-    transport: TcpTransport,
+    transports: Vec<Arc<dyn Transport>>,
     ranker: Option<Arc<dyn DialRanker>>,
     listen_addrs: Vec<Multiaddr>,
     state: Mutex<State>,
@@ -244,6 +258,13 @@ impl Drop for PendingSlot {
     }
 }
 
+/// The default dial order: QUIC addresses first (the consensus spec's primary transport),
+/// then the others, each group in the given order.
+pub(crate) fn quic_first(mut addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
+    addrs.sort_by_key(|a| !a.iter().any(|p| matches!(p, Protocol::QuicV1)));
+    addrs
+}
+
 /// The IP of a transport address (its first component), if it has one.
 fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     match addr.iter().next()? {
@@ -283,16 +304,25 @@ impl Host {
         };
         let public_key = cfg.keypair.public();
         let local_peer = public_key.to_peer_id();
-        let upgrader = Upgrader::new(
-            Arc::new(NoiseConfig::new(cfg.keypair)),
-            muxers,
-            gate.clone(),
-            limits.upgrade_limits(),
-        );
-        let transport = TcpTransport::new(cfg.tcp);
+        let security = cfg
+            .security
+            .unwrap_or_else(|| Arc::new(NoiseConfig::new(cfg.keypair)));
+        let upgrader = Upgrader::new(security, muxers, gate.clone(), limits.upgrade_limits())
+            .with_multistream(cfg.multistream.clone());
+        let transports: Vec<Arc<dyn Transport>> = if cfg.transports.is_empty() {
+            vec![Arc::new(TcpTransport::new(cfg.tcp))]
+        } else {
+            cfg.transports
+        };
         let mut listeners = Vec::with_capacity(cfg.listen.len());
         for addr in cfg.listen {
-            let l = transport
+            let Some(t) = transports.iter().find(|t| t.can_dial(&addr)) else {
+                return Err(HostError::Listen {
+                    source: plexus_core::TransportError::UnsupportedAddr(addr.to_string()),
+                    addr,
+                });
+            };
+            let l = t
                 .listen(addr.clone())
                 .await
                 .map_err(|source| HostError::Listen { addr, source })?;
@@ -317,14 +347,14 @@ impl Host {
             gate_shared,
             gate,
             upgrader,
-            transport,
+            transports,
             ranker: cfg.dial_ranker,
             listen_addrs,
             state: Mutex::new(State::default()),
             events,
             shutdown,
             pending_in: Mutex::new(PendingTable::new(pending_limits)),
-            mss: mss::Config::default(),
+            mss: cfg.multistream,
             next_id: AtomicU64::new(1),
         });
         for l in listeners {
@@ -780,7 +810,7 @@ impl Inner {
         }
         let mut addrs = match &self.ranker {
             Some(r) => r.rank(peer.as_ref(), addrs),
-            None => addrs,
+            None => quic_first(addrs),
         };
         addrs.truncate(self.limits.max_addrs_per_peer.max(1));
         let mut failures: Vec<(Multiaddr, AttemptError)> = Vec::new();
@@ -806,7 +836,10 @@ impl Inner {
                 let _permit = self.pending_out.acquire().await;
                 metrics.handshake_started(Direction::Outbound);
                 let start = Instant::now();
-                let r = self.upgrader.dial(&self.transport, target).await;
+                let r = match self.transports.iter().find(|t| t.can_dial(&target)) {
+                    Some(t) => self.upgrader.dial(t.as_ref(), target).await,
+                    None => Err(UpgradeError::NoTransport(target)),
+                };
                 if r.is_ok() {
                     metrics.handshake_done(Direction::Outbound, start.elapsed().as_secs_f64());
                 }
@@ -1184,5 +1217,30 @@ async fn run_maintenance(inner: Arc<Inner>) {
         inner.gate_shared.bans.prune();
         let now = Instant::now();
         inner.lock().backoff.retain(|_, b| b.until > now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quic_addresses_are_dialed_first_in_their_given_order() {
+        let a = |s: &str| s.parse::<Multiaddr>().unwrap();
+        let got = quic_first(vec![
+            a("/ip4/1.1.1.1/tcp/9000"),
+            a("/ip4/2.2.2.2/udp/9001/quic-v1"),
+            a("/ip6/::1/tcp/9000"),
+            a("/ip4/3.3.3.3/udp/9001/quic-v1"),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                a("/ip4/2.2.2.2/udp/9001/quic-v1"),
+                a("/ip4/3.3.3.3/udp/9001/quic-v1"),
+                a("/ip4/1.1.1.1/tcp/9000"),
+                a("/ip6/::1/tcp/9000"),
+            ]
+        );
     }
 }

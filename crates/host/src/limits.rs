@@ -167,7 +167,6 @@ impl HostLimits {
             security_timeout: self.security_timeout,
             inbound_header_timeout: self.inbound_header_timeout,
             handshake_message_timeout: self.handshake_message_timeout,
-            mux: self.mux.clone(),
         }
     }
 }

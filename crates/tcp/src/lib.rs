@@ -16,7 +16,9 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use plexus_core::{BoxFut, Listener, PendingInbound, RawConn, Transport, TransportError};
+use plexus_core::{
+    BoxFut, Listener, PendingInbound, RawConn, Transport, TransportConn, TransportError,
+};
 use plexus_multiaddr::{Multiaddr, Protocol};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -208,7 +210,7 @@ impl Transport for TcpTransport {
         target(addr).is_some()
     }
 
-    fn dial(&self, addr: Multiaddr) -> BoxFut<'static, Result<RawConn, TransportError>> {
+    fn dial(&self, addr: Multiaddr) -> BoxFut<'static, Result<TransportConn, TransportError>> {
         let opts = SocketOptions::of(&self.config);
         let bind = self.config.outbound_bind_ip;
         Box::pin(async move {
@@ -219,11 +221,11 @@ impl Transport for TcpTransport {
                 match connect(sa, opts, bind).await {
                     Ok(stream) => {
                         let local_addr = Multiaddr::from_tcp(stream.local_addr()?);
-                        return Ok(RawConn {
+                        return Ok(TransportConn::Raw(RawConn {
                             io: Box::new(stream),
                             local_addr,
                             remote_addr: Multiaddr::from_tcp(sa),
-                        });
+                        }));
                     }
                     Err(e) => last_err = Some(e),
                 }
@@ -309,14 +311,14 @@ impl PendingInbound for PendingTcp {
         &self.local_addr
     }
 
-    fn finish(self: Box<Self>) -> BoxFut<'static, Result<RawConn, TransportError>> {
+    fn finish(self: Box<Self>) -> BoxFut<'static, Result<TransportConn, TransportError>> {
         Box::pin(async move {
             self.opts.apply(&self.stream)?;
-            Ok(RawConn {
+            Ok(TransportConn::Raw(RawConn {
                 io: Box::new(self.stream),
                 local_addr: self.local_addr,
                 remote_addr: self.remote_addr,
-            })
+            }))
         })
     }
 
@@ -366,8 +368,8 @@ mod tests {
         let dial = tokio::spawn(t.dial(la.clone()));
         let pending = l.accept().await.unwrap();
         assert_eq!(pending.local_addr(), &la);
-        let mut inbound = pending.finish().await.unwrap();
-        let mut outbound = dial.await.unwrap().unwrap();
+        let mut inbound = pending.finish().await.unwrap().into_raw().unwrap();
+        let mut outbound = dial.await.unwrap().unwrap().into_raw().unwrap();
         assert_eq!(outbound.remote_addr, la);
         assert_eq!(inbound.remote_addr, outbound.local_addr);
         outbound.io.write_all(b"hello").await.unwrap();
@@ -387,7 +389,7 @@ mod tests {
         // The reset may reach the dialer while it is still setting up its
         // socket (the dial fails), or later (its first read fails or sees EOF).
         // Either way no byte ever arrives.
-        if let Ok(mut out) = dial.await.unwrap() {
+        if let Some(mut out) = dial.await.unwrap().ok().and_then(|c| c.into_raw()) {
             let mut buf = [0u8; 1];
             match out.io.read(&mut buf).await {
                 Ok(0) | Err(_) => {}
@@ -454,7 +456,7 @@ mod tests {
         let pending = l.accept().await.unwrap();
         let seen = pending.remote_addr().to_tcp_socket_addr().unwrap();
         assert_eq!(seen.ip(), "127.0.0.2".parse::<IpAddr>().unwrap());
-        let out = dial.await.unwrap().unwrap();
+        let out = dial.await.unwrap().unwrap().into_raw().unwrap();
         assert_eq!(out.local_addr.to_tcp_socket_addr().unwrap(), seen);
     }
 
