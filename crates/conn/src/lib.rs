@@ -179,9 +179,9 @@ impl UpgradeError {
         match self {
             UpgradeError::Denied { .. }
             | UpgradeError::Timeout(_)
-            | UpgradeError::Transport(_)
             | UpgradeError::NoTransport(_)
             | UpgradeError::Stopped => Blame::Local,
+            UpgradeError::Transport(e) => e.blame(),
             UpgradeError::Negotiation { source, .. } => source.blame(),
             UpgradeError::Security(e) => e.blame(),
             UpgradeError::UnknownEarlyMuxer(_) => Blame::PeerMisbehaved,

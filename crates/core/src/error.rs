@@ -110,4 +110,22 @@ pub enum TransportError {
     /// An I/O error (connection refused, bind failed, …).
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The transport's own security handshake failed (QUIC's TLS 1.3).
+    #[error("security: {0}")]
+    Security(#[from] SecurityError),
+    /// The transport's handshake took longer than its limit.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+}
+
+impl TransportError {
+    /// Who is to blame: the remote for a failed security handshake (as the protocol's error
+    /// says), us otherwise (unreachable addresses and timeouts are not proof of
+    /// misbehaviour).
+    pub fn blame(&self) -> Blame {
+        match self {
+            TransportError::Security(e) => e.blame(),
+            _ => Blame::Local,
+        }
+    }
 }
