@@ -15,6 +15,7 @@ pub mod noise_payload;
 pub mod peer_id;
 pub mod reqresp_request;
 pub mod reqresp_response;
+pub mod tls_certificate;
 pub mod yamux_frames;
 pub mod yamux_ops;
 
@@ -36,4 +37,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("eth_gossip", eth_gossip::run),
     ("reqresp_request", reqresp_request::run),
     ("reqresp_response", reqresp_response::run),
+    ("tls_certificate", tls_certificate::run),
 ];

@@ -27,6 +27,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("plexus-mux", 3),
     ("plexus-multistream", 3),
     ("plexus-noise", 3),
+    ("plexus-tls", 3),
+    ("plexus-quic", 4),
     ("plexus-tcp", 3),
     ("plexus-yamux", 4),
     ("plexus-mplex", 4),

@@ -171,8 +171,19 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
     let mut listen = g.listen.clone();
     if listen.is_empty() && matches!(cli.command, Command::Listen { .. }) {
         listen.push("/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr"));
+        listen.push(
+            "/ip4/0.0.0.0/udp/0/quic-v1"
+                .parse()
+                .expect("valid multiaddr"),
+        );
     }
+    // QUIC first (the consensus spec's primary transport), TCP as fallback.
+    let quic = plexus_quic::QuicTransport::new(&key, plexus_quic::QuicConfig::default());
     let mut cfg = HostConfig::new(key);
+    cfg.transports = vec![
+        Arc::new(quic),
+        Arc::new(plexus_tcp::TcpTransport::new(cfg.tcp.clone())),
+    ];
     cfg.listen = listen;
     let mux = cfg.limits.mux.clone();
     cfg.muxers = match g.muxer {

@@ -47,8 +47,17 @@ fn listen() -> Listener {
 
 /// `plexus --json listen` with `extra` arguments after `listen`.
 fn listen_with(extra: &[&str]) -> Listener {
+    listen_on("/ip4/127.0.0.1/tcp/0", extra)
+}
+
+/// `plexus --json listen` on one address.
+fn listen_with_addr(addr: &str) -> Listener {
+    listen_on(addr, &[])
+}
+
+fn listen_on(addr: &str, extra: &[&str]) -> Listener {
     let mut child = Command::new(BIN)
-        .args(["--json", "--listen", "/ip4/127.0.0.1/tcp/0", "listen"])
+        .args(["--json", "--listen", addr, "listen"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -178,6 +187,48 @@ fn dial_pings_identifies_and_closes() {
         "{id}"
     );
     assert_eq!(of(&evs, "connection_closed").len(), 1);
+}
+
+#[test]
+fn dial_and_perf_over_quic() {
+    let l = listen_with_addr("/ip4/127.0.0.1/udp/0/quic-v1");
+    assert!(l.addr.ends_with("/quic-v1"), "{}", l.addr);
+    let target = format!("{}/p2p/{}", l.addr, l.peer_id);
+    let out = run(&["--json", "dial", &target, "--count", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evs = events(&out);
+    let opened = of(&evs, "connection_opened");
+    assert_eq!(opened[0]["security"], "/tls/1.0.0");
+    assert_eq!(opened[0]["muxer"], "/quic-v1");
+    assert_eq!(of(&evs, "ping").len(), 2);
+    let id = of(&evs, "identify")[0];
+    assert!(
+        id["observed_addr"].as_str().unwrap().ends_with("/quic-v1"),
+        "{id}"
+    );
+    let out = run(&[
+        "--json",
+        "perf",
+        &target,
+        "--upload",
+        "3MiB",
+        "--download",
+        "2MiB",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evs = events(&out);
+    let perf = of(&evs, "perf");
+    assert_eq!(perf.len(), 1, "{evs:?}");
+    assert_eq!(perf[0]["upload_bytes"], 3 << 20);
+    assert_eq!(perf[0]["download_bytes"], 2 << 20);
 }
 
 #[test]

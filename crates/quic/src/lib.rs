@@ -1,0 +1,586 @@
+//! QUIC v1 (RFC 9000) as a plexus transport, on quinn with the libp2p TLS 1.3 handshake
+//! (`plexus-tls`).
+//!
+//! - Addresses: `/ip4|ip6/<ip>/udp/<port>/quic-v1`, optionally ending in `/p2p/<id>` (the
+//!   peer the dial must reach: checked inside the TLS handshake).
+//! - A connection is secured and multiplexed by QUIC itself: [`QuicTransport`] yields
+//!   [`TransportConn::Ready`] with the authenticated peer and a [`MuxedConn`] whose streams
+//!   are QUIC bidirectional streams (shutdown = FIN, reset = RESET_STREAM + STOP_SENDING).
+//! - Gating before crypto: the listener hands out every connection attempt as a
+//!   [`PendingInbound`] wrapping quinn's `Incoming`, before any TLS work; refusing it sends a
+//!   stateless CONNECTION_REFUSED. While more than [`QuicConfig::retry_above_pending`]
+//!   handshakes are running, unvalidated addresses get a stateless Retry first.
+//! - Outbound connections leave from a listening endpoint of the same IP family when there is
+//!   one (so peers see our listen port), else from a dial-only endpoint.
+//!
+//! See `docs/quic.md`.
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use plexus_core::{
+    Blame, BoxFut, BoxStream, Listener, MuxError, MuxStats, MuxedConn, MuxedStream, PendingInbound,
+    ReadyConn, SecurityError, Transport, TransportConn, TransportError,
+};
+use plexus_identity::{Keypair, PeerId};
+use plexus_multiaddr::{Multiaddr, Protocol};
+use plexus_tls::TlsConfig;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The name of QUIC's security in [`plexus_core::ConnInfo::security`].
+pub const SECURITY: &str = "/tls/1.0.0";
+/// The name of QUIC's multiplexing in [`plexus_core::ConnInfo::muxer`].
+pub const MUXER: &str = "/quic-v1";
+
+/// QUIC settings. Every bound is a named field with its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuicConfig {
+    /// Longest time the QUIC + TLS handshake may take, both ways. Default 5 s.
+    pub handshake_timeout: Duration,
+    /// A connection with no packet for this long is closed. Default 10 s.
+    pub max_idle_timeout: Duration,
+    /// Send a keep-alive (PING) after this long without sending. Default 5 s (half the idle
+    /// timeout, so an idle but live connection stays up).
+    pub keep_alive_interval: Duration,
+    /// Bidirectional streams the remote may have open at once; more are held back by QUIC's
+    /// own stream credit (never reset). Default 256.
+    pub max_concurrent_bidi_streams: u32,
+    /// Bytes one stream may have in flight towards us. Default 10 MB (the bandwidth-delay
+    /// product of 1 Gbit/s at 80 ms).
+    pub stream_receive_window: u32,
+    /// Bytes all streams of a connection together may have in flight towards us. Default
+    /// 15 MB.
+    pub receive_window: u32,
+    /// While more inbound handshakes than this are running, a connection attempt from an
+    /// address QUIC has not validated gets a stateless Retry (one round trip, no state)
+    /// before its handshake starts. Default 64.
+    pub retry_above_pending: usize,
+    /// Path MTU discovery. Default on.
+    pub mtu_discovery: bool,
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        QuicConfig {
+            handshake_timeout: Duration::from_secs(5),
+            max_idle_timeout: Duration::from_secs(10),
+            keep_alive_interval: Duration::from_secs(5),
+            max_concurrent_bidi_streams: 256,
+            stream_receive_window: 10_000_000,
+            receive_window: 15_000_000,
+            retry_above_pending: 64,
+            mtu_discovery: true,
+        }
+    }
+}
+
+/// The QUIC transport. Cheap to clone.
+#[derive(Clone)]
+pub struct QuicTransport {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    tls: TlsConfig,
+    cfg: QuicConfig,
+    transport: Arc<quinn::TransportConfig>,
+    /// Listening endpoints (also used to dial from, per IP family).
+    listening: Mutex<Vec<quinn::Endpoint>>,
+    /// Dial-only endpoints, [v4, v6], made on first use.
+    dialing: Mutex<[Option<quinn::Endpoint>; 2]>,
+    /// Inbound handshakes running on all our endpoints.
+    pending_in: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for QuicTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuicTransport")
+            .field("cfg", &self.shared.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The UDP socket address of a QUIC multiaddr (`/ip4|ip6/…/udp/…/quic-v1`, then at most a
+/// `/p2p`).
+pub fn socket_addr(addr: &Multiaddr) -> Option<SocketAddr> {
+    let mut it = addr.iter();
+    let ip: IpAddr = match it.next()? {
+        Protocol::Ip4(ip) => (*ip).into(),
+        Protocol::Ip6(ip) => (*ip).into(),
+        _ => return None,
+    };
+    let Protocol::Udp(port) = it.next()? else {
+        return None;
+    };
+    if !matches!(it.next()?, Protocol::QuicV1) {
+        return None;
+    }
+    match it.next() {
+        None | Some(Protocol::P2p(_)) => {}
+        _ => return None,
+    }
+    if it.next().is_some() {
+        return None;
+    }
+    Some(SocketAddr::new(ip, *port))
+}
+
+/// The multiaddr of a UDP socket address, with `/quic-v1`.
+pub fn multiaddr(sa: SocketAddr) -> Multiaddr {
+    let ip = match sa.ip() {
+        IpAddr::V4(ip) => Protocol::Ip4(ip),
+        IpAddr::V6(ip) => Protocol::Ip6(ip),
+    };
+    Multiaddr::empty()
+        .with(ip)
+        .with(Protocol::Udp(sa.port()))
+        .with(Protocol::QuicV1)
+}
+
+impl QuicTransport {
+    /// A transport for `keypair` (the host identity: the TLS certificate carries it).
+    pub fn new(keypair: &Keypair, cfg: QuicConfig) -> QuicTransport {
+        let mut t = quinn::TransportConfig::default();
+        t.max_concurrent_bidi_streams(cfg.max_concurrent_bidi_streams.into())
+            .max_concurrent_uni_streams(0u32.into())
+            .stream_receive_window(cfg.stream_receive_window.into())
+            .receive_window(cfg.receive_window.into())
+            .keep_alive_interval(Some(cfg.keep_alive_interval))
+            .max_idle_timeout(
+                quinn::IdleTimeout::try_from(cfg.max_idle_timeout)
+                    .ok()
+                    .or_else(|| Some(quinn::IdleTimeout::from(quinn::VarInt::MAX))),
+            )
+            .datagram_receive_buffer_size(None);
+        if !cfg.mtu_discovery {
+            t.mtu_discovery_config(None);
+        }
+        QuicTransport {
+            shared: Arc::new(Shared {
+                tls: TlsConfig::new(keypair),
+                cfg,
+                transport: Arc::new(t),
+                listening: Mutex::new(Vec::new()),
+                dialing: Mutex::new([None, None]),
+                pending_in: Arc::new(AtomicUsize::new(0)),
+            }),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &QuicConfig {
+        &self.shared.cfg
+    }
+
+    /// Inbound handshakes running now.
+    pub fn pending_handshakes(&self) -> usize {
+        self.shared.pending_in.load(Ordering::Relaxed)
+    }
+}
+
+impl Shared {
+    fn server_config(&self) -> Result<quinn::ServerConfig, TransportError> {
+        let crypto = QuicServerConfig::try_from(self.tls.server_config())
+            .map_err(|e| TransportError::Io(io::Error::other(e)))?;
+        let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        sc.transport_config(self.transport.clone());
+        // Never migrate: a peer's address is what the gate judged.
+        sc.migration(false);
+        Ok(sc)
+    }
+
+    fn client_config(&self, expect: Option<PeerId>) -> Result<quinn::ClientConfig, TransportError> {
+        let crypto = QuicClientConfig::try_from(self.tls.client_config(expect))
+            .map_err(|e| TransportError::Io(io::Error::other(e)))?;
+        let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
+        cc.transport_config(self.transport.clone());
+        Ok(cc)
+    }
+
+    /// An endpoint to dial `to` from: a listening one of the same family, else the
+    /// dial-only one.
+    fn endpoint_for(&self, to: &SocketAddr) -> Result<quinn::Endpoint, TransportError> {
+        let v6 = to.is_ipv6();
+        if let Some(e) = lock(&self.listening)
+            .iter()
+            .find(|e| e.local_addr().is_ok_and(|a| a.is_ipv6() == v6))
+        {
+            return Ok(e.clone());
+        }
+        let mut dialing = lock(&self.dialing);
+        let slot = &mut dialing[usize::from(v6)];
+        if let Some(e) = slot {
+            return Ok(e.clone());
+        }
+        let bind: SocketAddr = if v6 {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let e = quinn::Endpoint::client(bind)?;
+        *slot = Some(e.clone());
+        Ok(e)
+    }
+}
+
+/// The authenticated peer of an established connection.
+fn remote_identity(
+    conn: &quinn::Connection,
+) -> Result<(PeerId, plexus_identity::PublicKey), TransportError> {
+    let certs = conn
+        .peer_identity()
+        .and_then(|any| {
+            any.downcast::<Vec<quinn::rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .ok_or_else(|| {
+            TransportError::Security(SecurityError::Failed {
+                blame: Blame::PeerMisbehaved,
+                source: "no certificate after the handshake".into(),
+            })
+        })?;
+    let key = plexus_tls::public_key_of(&certs).map_err(|e| {
+        TransportError::Security(SecurityError::Failed {
+            blame: Blame::PeerMisbehaved,
+            source: Box::new(e),
+        })
+    })?;
+    Ok((key.to_peer_id(), key))
+}
+
+fn handshake_error(e: quinn::ConnectionError) -> TransportError {
+    use quinn::ConnectionError as E;
+    match e {
+        E::TimedOut => TransportError::Timeout("the QUIC handshake"),
+        // 0x100..=0x1ff: a TLS alert (RFC 9001 §4.8): the certificate or handshake failed.
+        E::TransportError(t) if (0x100..=0x1ff).contains(&u64::from(t.code)) => {
+            TransportError::Security(SecurityError::Failed {
+                blame: Blame::PeerIncompatible,
+                source: Box::new(t),
+            })
+        }
+        other => TransportError::Io(io::Error::new(io::ErrorKind::ConnectionAborted, other)),
+    }
+}
+
+fn ready(conn: quinn::Connection, local_addr: Multiaddr) -> Result<TransportConn, TransportError> {
+    let (peer, public_key) = match remote_identity(&conn) {
+        Ok(x) => x,
+        Err(e) => {
+            conn.close(0u32.into(), b"bad identity");
+            return Err(e);
+        }
+    };
+    let remote_addr = multiaddr(conn.remote_address());
+    Ok(TransportConn::Ready(Box::new(ReadyConn {
+        peer,
+        public_key,
+        muxer: Box::new(QuicConn::new(conn)),
+        security: SECURITY,
+        muxer_name: MUXER,
+        local_addr,
+        remote_addr,
+    })))
+}
+
+impl Transport for QuicTransport {
+    fn can_dial(&self, addr: &Multiaddr) -> bool {
+        socket_addr(addr).is_some()
+    }
+
+    fn dial(&self, addr: Multiaddr) -> BoxFut<'static, Result<TransportConn, TransportError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let to = socket_addr(&addr)
+                .ok_or_else(|| TransportError::UnsupportedAddr(addr.to_string()))?;
+            let expect = addr.peer_id();
+            let endpoint = shared.endpoint_for(&to)?;
+            let cc = shared.client_config(expect)?;
+            // The server name is not sent (no SNI) and not checked (libp2p TLS).
+            let connecting = endpoint
+                .connect_with(cc, to, "l")
+                .map_err(|e| TransportError::Io(io::Error::other(e)))?;
+            let conn = tokio::time::timeout(shared.cfg.handshake_timeout, connecting)
+                .await
+                .map_err(|_| TransportError::Timeout("the QUIC handshake"))?
+                .map_err(handshake_error)?;
+            let local = endpoint
+                .local_addr()
+                .map(multiaddr)
+                .unwrap_or_else(|_| Multiaddr::empty());
+            ready(conn, local)
+        })
+    }
+
+    fn listen(
+        &self,
+        addr: Multiaddr,
+    ) -> BoxFut<'static, Result<Box<dyn Listener>, TransportError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let sa = socket_addr(&addr)
+                .ok_or_else(|| TransportError::UnsupportedAddr(addr.to_string()))?;
+            let endpoint = quinn::Endpoint::server(shared.server_config()?, sa)?;
+            let local = multiaddr(endpoint.local_addr()?);
+            lock(&shared.listening).push(endpoint.clone());
+            Ok(Box::new(QuicListener {
+                shared,
+                endpoint,
+                local,
+            }) as Box<dyn Listener>)
+        })
+    }
+}
+
+struct QuicListener {
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    local: Multiaddr,
+}
+
+impl Drop for QuicListener {
+    fn drop(&mut self) {
+        lock(&self.shared.listening)
+            .retain(|e| !e.local_addr().ok().eq(&self.endpoint.local_addr().ok()));
+    }
+}
+
+impl Listener for QuicListener {
+    fn local_addr(&self) -> &Multiaddr {
+        &self.local
+    }
+
+    fn accept(&mut self) -> BoxFut<'_, Result<Box<dyn PendingInbound>, TransportError>> {
+        Box::pin(async move {
+            loop {
+                let Some(incoming) = self.endpoint.accept().await else {
+                    return Err(TransportError::Io(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "the QUIC endpoint closed",
+                    )));
+                };
+                // Under load, make unvalidated addresses prove they receive our packets
+                // first: a stateless Retry costs nothing and spoofed sources never return.
+                let busy = self.shared.pending_in.load(Ordering::Relaxed)
+                    > self.shared.cfg.retry_above_pending;
+                if busy && !incoming.remote_address_validated() && incoming.may_retry() {
+                    let _ = incoming.retry();
+                    continue;
+                }
+                let remote = multiaddr(incoming.remote_address());
+                let local = incoming
+                    .local_ip()
+                    .and_then(|ip| {
+                        self.endpoint
+                            .local_addr()
+                            .ok()
+                            .map(|a| SocketAddr::new(ip, a.port()))
+                    })
+                    .map(multiaddr)
+                    .unwrap_or_else(|| self.local.clone());
+                return Ok(Box::new(QuicPending {
+                    shared: self.shared.clone(),
+                    incoming,
+                    remote,
+                    local,
+                }) as Box<dyn PendingInbound>);
+            }
+        })
+    }
+}
+
+/// A connection attempt: quinn's `Incoming`, before any TLS work.
+struct QuicPending {
+    shared: Arc<Shared>,
+    incoming: quinn::Incoming,
+    remote: Multiaddr,
+    local: Multiaddr,
+}
+
+/// Counts a running inbound handshake while alive.
+struct PendingGuard(Arc<AtomicUsize>);
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl PendingInbound for QuicPending {
+    fn remote_addr(&self) -> &Multiaddr {
+        &self.remote
+    }
+
+    fn local_addr(&self) -> &Multiaddr {
+        &self.local
+    }
+
+    fn finish(self: Box<Self>) -> BoxFut<'static, Result<TransportConn, TransportError>> {
+        let QuicPending {
+            shared,
+            incoming,
+            local,
+            ..
+        } = *self;
+        Box::pin(async move {
+            shared.pending_in.fetch_add(1, Ordering::Relaxed);
+            let _guard = PendingGuard(shared.pending_in.clone());
+            let connecting = incoming.accept().map_err(handshake_error)?;
+            let conn = tokio::time::timeout(shared.cfg.handshake_timeout, connecting)
+                .await
+                .map_err(|_| TransportError::Timeout("the QUIC handshake"))?
+                .map_err(handshake_error)?;
+            ready(conn, local)
+        })
+    }
+
+    fn refuse(self: Box<Self>) {
+        // A stateless CONNECTION_REFUSED: no TLS work, no connection state.
+        self.incoming.refuse();
+    }
+}
+
+/// A QUIC connection as a [`MuxedConn`].
+struct QuicConn {
+    conn: quinn::Connection,
+    open: Arc<AtomicUsize>,
+}
+
+impl QuicConn {
+    fn new(conn: quinn::Connection) -> QuicConn {
+        QuicConn {
+            conn,
+            open: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn stream(&self, send: quinn::SendStream, recv: quinn::RecvStream) -> BoxStream {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Box::new(QuicStream {
+            send,
+            recv,
+            _open: OpenGuard(self.open.clone()),
+        })
+    }
+}
+
+fn mux_error(e: quinn::ConnectionError) -> MuxError {
+    use quinn::ConnectionError as E;
+    match e {
+        E::LocallyClosed | E::ApplicationClosed(_) | E::ConnectionClosed(_) | E::Reset => {
+            MuxError::Closed
+        }
+        E::TimedOut => MuxError::Failed {
+            blame: Blame::Local,
+            source: "idle timeout".into(),
+        },
+        other => MuxError::Failed {
+            blame: Blame::PeerMisbehaved,
+            source: Box::new(other),
+        },
+    }
+}
+
+impl MuxedConn for QuicConn {
+    fn open(&self) -> BoxFut<'_, Result<BoxStream, MuxError>> {
+        Box::pin(async move {
+            let (send, recv) = self.conn.open_bi().await.map_err(mux_error)?;
+            Ok(self.stream(send, recv))
+        })
+    }
+
+    fn accept(&self) -> BoxFut<'_, Result<BoxStream, MuxError>> {
+        Box::pin(async move {
+            let (send, recv) = self.conn.accept_bi().await.map_err(mux_error)?;
+            Ok(self.stream(send, recv))
+        })
+    }
+
+    fn close(&self) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            self.conn.close(0u32.into(), b"");
+            let _ = self.conn.closed().await;
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.conn.close_reason().is_some()
+    }
+
+    fn stats(&self) -> MuxStats {
+        MuxStats {
+            open_streams: self.open.load(Ordering::Relaxed),
+            ..MuxStats::default()
+        }
+    }
+}
+
+impl Drop for QuicConn {
+    fn drop(&mut self) {
+        self.conn.close(0u32.into(), b"");
+    }
+}
+
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A bidirectional QUIC stream as a [`MuxedStream`]. Dropped without shutdown, quinn
+/// finishes its sending half and stops its receiving half (STOP_SENDING), as rust-libp2p's
+/// QUIC streams do.
+struct QuicStream {
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    /// Counts the stream in [`MuxStats::open_streams`] while alive.
+    _open: OpenGuard,
+}
+
+impl AsyncRead for QuicStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.recv).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for QuicStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write(Pin::new(&mut self.send), cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(Pin::new(&mut self.send), cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_shutdown(Pin::new(&mut self.send), cx)
+    }
+}
+
+impl MuxedStream for QuicStream {
+    fn reset(&mut self) {
+        let _ = self.send.reset(0u32.into());
+        let _ = self.recv.stop(0u32.into());
+    }
+}
