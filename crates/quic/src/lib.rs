@@ -208,13 +208,17 @@ impl Shared {
         Ok(cc)
     }
 
-    /// An endpoint to dial `to` from: a listening one of the same family, else the
-    /// dial-only one.
+    /// An endpoint to dial `to` from: a listening one that can reach it (same family;
+    /// bound to the unspecified address, or loopback to loopback), else the dial-only one.
     fn endpoint_for(&self, to: &SocketAddr) -> Result<quinn::Endpoint, TransportError> {
         let v6 = to.is_ipv6();
+        let reaches = |a: SocketAddr| {
+            a.is_ipv6() == v6
+                && (a.ip().is_unspecified() || a.ip().is_loopback() == to.ip().is_loopback())
+        };
         if let Some(e) = lock(&self.listening)
             .iter()
-            .find(|e| e.local_addr().is_ok_and(|a| a.is_ipv6() == v6))
+            .find(|e| e.local_addr().is_ok_and(reaches))
         {
             return Ok(e.clone());
         }

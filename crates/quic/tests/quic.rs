@@ -192,3 +192,16 @@ async fn streams_beyond_the_limit_wait_for_credit_instead_of_being_reset() {
     .expect("credit returned");
     assert!(fifth.is_ok());
 }
+
+#[tokio::test]
+async fn dials_leave_from_the_listening_port_when_it_can_reach_the_peer() {
+    let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (_tb, mut lb) = listening(&kb, QuicConfig::default()).await;
+    // A dials from its own listening endpoint: B sees A's listen port as the source.
+    let (ta, la) = listening(&ka, QuicConfig::default()).await;
+    let dial = tokio::spawn(ta.dial(lb.local_addr().clone()));
+    let pending = lb.accept().await.unwrap();
+    assert_eq!(pending.remote_addr(), la.local_addr());
+    let _in = pending.finish().await.unwrap();
+    let _out = dial.await.unwrap().unwrap();
+}
