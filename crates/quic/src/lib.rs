@@ -474,6 +474,8 @@ impl QuicConn {
         Box::new(QuicStream {
             send,
             recv,
+            finished: false,
+            read_eof: false,
             _open: OpenGuard(self.open.clone()),
         })
     }
@@ -544,12 +546,17 @@ impl Drop for OpenGuard {
     }
 }
 
-/// A bidirectional QUIC stream as a [`MuxedStream`]. Dropped without shutdown, quinn
-/// finishes its sending half and stops its receiving half (STOP_SENDING), as rust-libp2p's
-/// QUIC streams do.
+/// A bidirectional QUIC stream as a [`MuxedStream`]. Dropped without shutdown, it follows the
+/// rule of plexus's yamux and mplex streams: after the remote's end of stream was read it is
+/// closed gracefully, otherwise it is reset (so a responder that gives up mid-response is not
+/// mistaken for a complete answer).
 struct QuicStream {
     send: quinn::SendStream,
     recv: quinn::RecvStream,
+    /// We finished our sending half.
+    finished: bool,
+    /// We read the remote's end of stream.
+    read_eof: bool,
     /// Counts the stream in [`MuxStats::open_streams`] while alive.
     _open: OpenGuard,
 }
@@ -560,7 +567,12 @@ impl AsyncRead for QuicStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.recv).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.recv).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() == before && buf.remaining() > 0 {
+            self.read_eof = true;
+        }
+        r
     }
 }
 
@@ -578,7 +590,21 @@ impl AsyncWrite for QuicStream {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        AsyncWrite::poll_shutdown(Pin::new(&mut self.send), cx)
+        let r = AsyncWrite::poll_shutdown(Pin::new(&mut self.send), cx);
+        if matches!(r, Poll::Ready(Ok(()))) {
+            self.finished = true;
+        }
+        r
+    }
+}
+
+impl Drop for QuicStream {
+    fn drop(&mut self) {
+        if !self.finished && !self.read_eof {
+            self.reset();
+        }
+        // Otherwise quinn finishes the sending half (if we did not) and stops the
+        // receiving half.
     }
 }
 

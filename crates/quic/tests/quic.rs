@@ -205,3 +205,43 @@ async fn dials_leave_from_the_listening_port_when_it_can_reach_the_peer() {
     let _in = pending.finish().await.unwrap();
     let _out = dial.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_stream_dropped_mid_answer_is_a_reset_and_after_the_end_a_close() {
+    let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (_tb, mut lb) = listening(&kb, QuicConfig::default()).await;
+    let ta = QuicTransport::new(&ka, QuicConfig::default());
+    let dial = tokio::spawn(ta.dial(lb.local_addr().clone()));
+    let inbound = ready(lb.accept().await.unwrap().finish().await.unwrap());
+    let outbound = ready(dial.await.unwrap().unwrap());
+    // The responder writes part of an answer and gives up without reading to the end.
+    let mut s = outbound.muxer.open().await.unwrap();
+    s.write_all(b"request").await.unwrap();
+    let mut r = inbound.muxer.accept().await.unwrap();
+    r.write_all(b"partial").await.unwrap();
+    r.flush().await.unwrap();
+    drop(r);
+    let mut got = Vec::new();
+    let end = tokio::time::timeout(WAIT, s.read_to_end(&mut got))
+        .await
+        .unwrap();
+    assert!(
+        end.is_err(),
+        "a reset, not a clean end: {end:?} after {got:?}"
+    );
+    // A responder that read the request to its end and then drops its stream closes it.
+    let mut s = outbound.muxer.open().await.unwrap();
+    s.write_all(b"request").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut r = inbound.muxer.accept().await.unwrap();
+    let mut req = Vec::new();
+    r.read_to_end(&mut req).await.unwrap();
+    r.write_all(b"whole answer").await.unwrap();
+    drop(r);
+    let mut got = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"whole answer");
+}
