@@ -1,16 +1,18 @@
 // A js-libp2p peer for plexus's interop tests (crates/interop-tests/tests/js_libp2p.rs).
 //
-//   node peer.mjs <2|3> <yamux|mplex> listen [--remote <peer id>] [--size <bytes>]
-//   node peer.mjs <2|3> <yamux|mplex> dial <multiaddr/p2p/id> [--size <bytes>]
+//   node peer.mjs <2|3> <yamux|mplex|quic> listen [--remote <peer id>] [--size <bytes>]
+//   node peer.mjs <2|3> <yamux|mplex|quic> dial <multiaddr/p2p/id> [--size <bytes>]
 //   node peer.mjs <2|3> <yamux|mplex> gossip
 //
 // Runs js-libp2p 2.x or 3.x (npm aliases in package.json) over TCP + Noise with
-// exactly one muxer, and a key libp2p generates (Ed25519). Once connected to the
-// remote peer (dialed, or the first to connect when listening) it pings it,
-// identifies it, and runs the test protocol on two streams: one it opens (sends
-// pattern 1, half-closes, reads pattern 2 to EOF) and one the remote opens (reads
-// pattern 3 to EOF, sends pattern 4, closes). Received bytes are checked byte for
-// byte as they arrive.
+// exactly one muxer, or (3.x only, not in gossip mode) over QUIC alone
+// (@chainsafe/libp2p-quic 2.x, Lodestar's QUIC transport: TLS 1.3 and QUIC's
+// own streams, no Noise or muxer), with a key libp2p generates (Ed25519). Once
+// connected to the remote peer (dialed, or the first to connect when listening)
+// it pings it, identifies it, and runs the test protocol on two streams: one it
+// opens (sends pattern 1, half-closes, reads pattern 2 to EOF) and one the
+// remote opens (reads pattern 3 to EOF, sends pattern 4, closes). Received bytes
+// are checked byte for byte as they arrive.
 //
 // stdout carries one line per event: the event name, then tab-separated
 // key=value fields (lists joined with ","; tabs and newlines in values become
@@ -27,6 +29,11 @@
 //
 // mplex: @libp2p/mplex 12.x works with libp2p 3.x (peer @libp2p/interface ^3), so
 // mplex is tested with both majors; upstream marks it deprecated (no flow control).
+//
+// quic: @chainsafe/libp2p-quic 2.x is for libp2p 3.x (@libp2p/interface ^3; 1.x was
+// for 2.x and is not installed). It is a napi-rs module: npm installs the prebuilt
+// binary for the platform as an optional dependency, no compiler. Its package asks
+// for Node >= 22 and runs on 20 with the Promise.withResolvers shim below.
 
 import { createHash } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -148,23 +155,42 @@ const api = {
 async function load (version, muxer) {
   const v = `v${version}`
   const { createLibp2p } = await import(`libp2p-${v}`)
-  const { tcp } = await import(`tcp-${v}`)
-  const { noise } = await import(`noise-${v}`)
   const { identify } = await import(`identify-${v}`)
   const { ping } = await import(`ping-${v}`)
-  const mux = muxer === 'yamux'
-    ? (await import(`yamux-${v}`)).yamux()
-    : (await import(`mplex-${v}`)).mplex()
   const { multiaddr } = await import(`multiaddr-${v}`)
-  return { createLibp2p, tcp, noise, identify, ping, mux, multiaddr }
+  // What createLibp2p gets for the transport: QUIC alone, or TCP + Noise + the muxer.
+  let stack
+  if (muxer === 'quic') {
+    const { quic } = await import(`quic-${v}`)
+    stack = {
+      listen: '/ip4/127.0.0.1/udp/0/quic-v1',
+      transports: [quic()],
+      connectionEncrypters: [],
+      streamMuxers: []
+    }
+  } else {
+    const { tcp } = await import(`tcp-${v}`)
+    const { noise } = await import(`noise-${v}`)
+    const mux = muxer === 'yamux'
+      ? (await import(`yamux-${v}`)).yamux()
+      : (await import(`mplex-${v}`)).mplex()
+    stack = {
+      listen: '/ip4/127.0.0.1/tcp/0',
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [mux]
+    }
+  }
+  return { createLibp2p, identify, ping, multiaddr, stack }
 }
 
 function parseArgs (argv) {
   const [version, muxer, mode, ...rest] = argv
-  const usage = 'usage: peer.mjs <2|3> <yamux|mplex> listen|dial <multiaddr> [--remote <peer id>] [--size <bytes>] | gossip'
-  if (!['2', '3'].includes(version) || !['yamux', 'mplex'].includes(muxer) || !['listen', 'dial', 'gossip'].includes(mode)) {
+  const usage = 'usage: peer.mjs <2|3> <yamux|mplex|quic> listen|dial <multiaddr> [--remote <peer id>] [--size <bytes>] | <2|3> <yamux|mplex> gossip (quic with 3 only)'
+  if (!['2', '3'].includes(version) || !['yamux', 'mplex', 'quic'].includes(muxer) || !['listen', 'dial', 'gossip'].includes(mode)) {
     throw new Error(usage)
   }
+  if (muxer === 'quic' && (version !== '3' || mode === 'gossip')) throw new Error(usage)
   const args = { version: Number(version), muxer, mode, size: 16 * 1024 * 1024, remote: undefined, target: undefined }
   if (mode === 'dial') {
     args.target = rest.shift()
@@ -194,11 +220,10 @@ async function main () {
   if (mode === 'gossip') return gossipMain(version, lib)
   const v = api[version]
 
+  const { listen, ...stack } = lib.stack
   const node = await lib.createLibp2p({
-    addresses: { listen: mode === 'listen' ? ['/ip4/127.0.0.1/tcp/0'] : [] },
-    transports: [lib.tcp()],
-    connectionEncrypters: [lib.noise()],
-    streamMuxers: [lib.mux],
+    addresses: { listen: mode === 'listen' ? [listen] : [] },
+    ...stack,
     services: { identify: lib.identify(), ping: lib.ping() }
   })
 
@@ -335,11 +360,10 @@ async function waitFor (what, ms, check) {
 
 async function gossipMain (version, lib) {
   const { gossipsub } = await import(`gossipsub-v${version}`)
+  const { listen, ...stack } = lib.stack
   const node = await lib.createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [lib.tcp()],
-    connectionEncrypters: [lib.noise()],
-    streamMuxers: [lib.mux],
+    addresses: { listen: [listen] },
+    ...stack,
     services: {
       identify: lib.identify(),
       ping: lib.ping(),

@@ -1,25 +1,34 @@
-//! js-libp2p (Lodestar's stack) ⇄ a plexus host, over TCP + Noise + one muxer.
+//! js-libp2p (Lodestar's stack) ⇄ a plexus host, over TCP + Noise + one muxer,
+//! and over QUIC.
 //!
 //! The js side is `js/peer.mjs`, run with Node.js: js-libp2p 2.x (yamux 7, noise
-//! 16, mplex 11) and 3.x (yamux 8, noise 17, mplex 12), pinned in
-//! `js/package-lock.json` and installed here with `npm ci` once per test binary
-//! (skipped while `node_modules` matches the lock). Both majors are tested with
-//! both muxers: `@libp2p/mplex` 12.x supports libp2p 3.x.
+//! 16, mplex 11) and 3.x (yamux 8, noise 17, mplex 12, and QUIC from
+//! `@chainsafe/libp2p-quic` 2.1, Lodestar's QUIC transport, a napi-rs module
+//! with prebuilt binaries), pinned in `js/package-lock.json` and installed here
+//! with `npm ci` once per test binary (skipped while `node_modules` matches the
+//! lock). Both majors are tested with both muxers: `@libp2p/mplex` 12.x
+//! supports libp2p 3.x. QUIC is tested with 3.x only: `@chainsafe/libp2p-quic`
+//! 2.x needs libp2p 3's interfaces (1.x, for libp2p 2, is not installed).
 //!
 //! Each combination (major × muxer × who dials) checks, with plexus offering
-//! only the muxer under test (here and in the gossipsub tests):
-//! - the connection: each side authenticated the other, and the muxer is the
-//!   one under test;
+//! only the muxer under test (here and in the gossipsub tests; for QUIC the
+//! plexus host runs QUIC and TCP, js QUIC alone):
+//! - the connection: each side authenticated the other, the muxer (and
+//!   security protocol) is the one under test, and the address js reports for
+//!   plexus is one of that transport (`/udp/…/quic-v1` for QUIC);
 //! - ping both ways;
 //! - identify both ways: plexus gets js's agent version (`js-libp2p/<major>.`),
 //!   protocol version, protocols and public key; js gets plexus's (read both
-//!   from js's identify result and its peer store);
+//!   from js's identify result and its peer store); the address each side
+//!   observed for the other is one of the transport under test, and when
+//!   plexus dialed over QUIC js observed plexus's QUIC listen address (plexus
+//!   dials from its listening endpoint);
 //! - two streams of `/plexus-interop/1.0.0` at once, one opened by each side:
 //!   16 MiB each way, checked byte for byte, with a half-close in both
 //!   directions (the opener sends and closes its write side, the acceptor reads
 //!   to EOF, then sends and closes, and the opener reads to EOF).
 //!
-//! Gossipsub (the `gossipsub_*` tests, all eight combinations too): js runs
+//! Gossipsub (the `gossipsub_*` tests, all eight TCP combinations too): js runs
 //! `@chainsafe/libp2p-gossipsub` 14.x with libp2p 2.x and `@libp2p/gossipsub`
 //! 17.x with 3.x (gossipsub moved into the js-libp2p monorepo for libp2p 3; the
 //! ChainSafe package stops at 14.x, whose dependencies are libp2p 2.x's),
@@ -68,6 +77,8 @@ use plexus_identity::Keypair;
 use plexus_mplex::MplexConfig;
 use plexus_multiaddr::{Multiaddr, Protocol};
 use plexus_ping::{PingConfig, PingService};
+use plexus_quic::{QuicConfig, QuicTransport};
+use plexus_tcp::TcpTransport;
 use plexus_yamux::YamuxConfig;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -85,24 +96,48 @@ const GOSSIP_LIMIT: Duration = Duration::from_secs(90);
 const NEED_NODE: &str =
     "js-libp2p interop needs Node.js >= 20 and npm on PATH (Debian: apt-get install nodejs npm)";
 
+/// The muxer under test: yamux or mplex over TCP + Noise, or QUIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mux {
     Yamux,
     Mplex,
+    Quic,
 }
 
 impl Mux {
+    /// The name `js/peer.mjs` takes.
     fn name(self) -> &'static str {
         match self {
             Mux::Yamux => "yamux",
             Mux::Mplex => "mplex",
+            Mux::Quic => "quic",
         }
     }
 
+    /// The muxer name in the plexus host's connection info.
     fn protocol(self) -> &'static str {
         match self {
             Mux::Yamux => "/yamux/1.0.0",
             Mux::Mplex => "/mplex/6.7.0",
+            Mux::Quic => plexus_quic::MUXER,
+        }
+    }
+
+    /// The security protocol in the plexus host's connection info.
+    fn security(self) -> &'static str {
+        match self {
+            Mux::Yamux | Mux::Mplex => plexus_noise::PROTOCOL_ID,
+            Mux::Quic => plexus_quic::SECURITY,
+        }
+    }
+
+    /// Whether `addr` is a loopback address of this muxer's transport.
+    fn is_ours(self, addr: &str) -> bool {
+        match self {
+            Mux::Yamux | Mux::Mplex => addr.starts_with("/ip4/127.0.0.1/tcp/"),
+            Mux::Quic => {
+                addr.starts_with("/ip4/127.0.0.1/udp/") && addr.split('/').nth(5) == Some("quic-v1")
+            }
         }
     }
 }
@@ -357,15 +392,25 @@ struct Plexus {
     incoming: plexus_host::Incoming,
 }
 
-/// A plexus host offering only `mux`, serving identify, ping and the test protocol.
+/// A plexus host offering only `mux` (for QUIC: QUIC, and TCP with the default
+/// muxers), serving identify, ping and the test protocol.
 async fn plexus_host(mux: Mux) -> Plexus {
-    let mut cfg = HostConfig::new(Keypair::generate_secp256k1());
+    let key = Keypair::generate_secp256k1();
+    let mut cfg = HostConfig::new(key.clone());
     cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     let limits = cfg.limits.mux.clone();
-    cfg.muxers = match mux {
-        Mux::Yamux => vec![Arc::new(YamuxConfig::new(Default::default(), limits))],
-        Mux::Mplex => vec![Arc::new(MplexConfig::new(Default::default(), limits))],
-    };
+    match mux {
+        Mux::Yamux => cfg.muxers = vec![Arc::new(YamuxConfig::new(Default::default(), limits))],
+        Mux::Mplex => cfg.muxers = vec![Arc::new(MplexConfig::new(Default::default(), limits))],
+        Mux::Quic => {
+            cfg.transports = vec![
+                Arc::new(QuicTransport::new(&key, QuicConfig::default())),
+                Arc::new(TcpTransport::new(cfg.tcp.clone())),
+            ];
+            cfg.listen
+                .insert(0, "/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap());
+        }
+    }
     let host = Host::new(cfg).await.unwrap();
     let identify = IdentifyService::spawn(host.clone(), IdentifyConfig::default()).unwrap();
     let ping = PingService::spawn(
@@ -383,6 +428,14 @@ async fn plexus_host(mux: Mux) -> Plexus {
         ping,
         incoming,
     }
+}
+
+/// The host's listen address on `mux`'s transport.
+fn listen_addr(host: &Host, mux: Mux) -> Multiaddr {
+    host.listen_addrs()
+        .into_iter()
+        .find(|a| mux.is_ours(&a.to_string()))
+        .expect("the host listens on the transport under test")
 }
 
 /// Plexus opens a stream: sends pattern 3, half-closes, reads pattern 4 to EOF.
@@ -419,12 +472,16 @@ async fn plexus_acceptor(mut incoming: plexus_host::Incoming, js: PeerId) {
     s.shutdown().await.unwrap();
 }
 
-/// What plexus learns about js: ping and identify.
+/// What plexus learns about js: ping and identify. When plexus dialed over
+/// QUIC, js observed plexus's QUIC listen address.
 async fn plexus_checks_js(
+    host: &Host,
     ping: &plexus_ping::PingHandle,
     identify: &plexus_identify::IdentifyHandle,
     js: PeerId,
     major: u32,
+    mux: Mux,
+    plexus_dialed: bool,
 ) {
     let rtt = ping.ping(js).await.expect("plexus pings js-libp2p");
     assert!(rtt > Duration::ZERO && rtt < LIMIT, "{rtt:?}");
@@ -447,10 +504,23 @@ async fn plexus_checks_js(
     }
     let key = info.public_key.as_ref().expect("js sends its public key");
     assert_eq!(key.to_peer_id(), js);
+    let observed = info
+        .observed_addr
+        .as_ref()
+        .expect("js sends what it observed");
+    assert!(mux.is_ours(&observed.to_string()), "{observed}");
+    // js appends our peer id (its connection's remote address).
+    assert!(
+        observed.peer_id().is_none_or(|p| p == host.peer_id()),
+        "{observed}"
+    );
+    if mux == Mux::Quic && plexus_dialed {
+        assert_eq!(observed.without_p2p(), listen_addr(host, mux));
+    }
 }
 
 /// What js reported about plexus.
-fn check_js_saw_plexus(identify: &Line, ping: &Line, host: &Host) {
+fn check_js_saw_plexus(identify: &Line, ping: &Line, host: &Host, mux: Mux) {
     let rtt: f64 = ping.get("rtt_ms").parse().unwrap();
     assert!(rtt >= 0.0 && rtt < LIMIT.as_millis() as f64, "{rtt}");
     assert_eq!(identify.get("peer"), host.peer_id().to_string());
@@ -473,13 +543,8 @@ fn check_js_saw_plexus(identify: &Line, ping: &Line, host: &Host) {
     for a in theirs {
         assert!(ours.iter().any(|o| o == a), "{a} not in {ours:?}");
     }
-    assert!(
-        identify
-            .get("observed_addr")
-            .starts_with("/ip4/127.0.0.1/tcp/"),
-        "{}",
-        identify.get("observed_addr")
-    );
+    let observed = identify.get("observed_addr");
+    assert!(mux.is_ours(observed), "{observed}");
     assert_eq!(identify.get("public_key"), "yes");
 }
 
@@ -492,7 +557,7 @@ async fn run(major: u32, mux: Mux, js_dials: bool) {
     let p = plexus_host(mux).await;
     let me = p.host.peer_id();
     let mode: Vec<String> = if js_dials {
-        let addr = p.host.listen_addrs()[0].clone().with(Protocol::P2p(me));
+        let addr = listen_addr(&p.host, mux).with(Protocol::P2p(me));
         vec!["dial".into(), addr.to_string()]
     } else {
         vec!["listen".into(), "--remote".into(), me.to_string()]
@@ -521,6 +586,7 @@ async fn run(major: u32, mux: Mux, js_dials: bool) {
             me.to_string(),
             "js authenticated plexus"
         );
+        assert!(mux.is_ours(connected.get("addr")), "{connected:?}");
         let conn = loop {
             if let Some(c) = p.host.connection(&js_peer) {
                 break c;
@@ -528,15 +594,30 @@ async fn run(major: u32, mux: Mux, js_dials: bool) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         assert_eq!(conn.peer, js_peer, "plexus authenticated js");
+        assert_eq!(conn.security, mux.security());
         assert_eq!(conn.muxer, mux.protocol());
+        assert!(
+            mux.is_ours(&conn.remote_addr.to_string()),
+            "{}",
+            conn.remote_addr
+        );
 
         let opener = tokio::spawn(plexus_opener(p.host.clone(), js_peer));
         let acceptor = tokio::spawn(plexus_acceptor(p.incoming, js_peer));
-        plexus_checks_js(&p.ping, &p.identify, js_peer, major).await;
+        plexus_checks_js(
+            &p.host,
+            &p.ping,
+            &p.identify,
+            js_peer,
+            major,
+            mux,
+            !js_dials,
+        )
+        .await;
 
         let ping = js.expect("ping").await;
         let identify = js.expect("identify").await;
-        check_js_saw_plexus(&identify, &ping, &p.host);
+        check_js_saw_plexus(&identify, &ping, &p.host, mux);
         let mut roles = Vec::new();
         for _ in 0..2 {
             let s = js.expect("stream").await;
@@ -1059,6 +1140,16 @@ async fn js_libp2p_3_mplex_dials_plexus() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plexus_dials_js_libp2p_3_mplex() {
     run(3, Mux::Mplex, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_libp2p_3_quic_dials_plexus() {
+    run(3, Mux::Quic, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plexus_dials_js_libp2p_3_quic() {
+    run(3, Mux::Quic, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

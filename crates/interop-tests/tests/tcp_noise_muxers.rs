@@ -1,12 +1,17 @@
 //! rust-libp2p ⇄ plexus over TCP + Noise + a muxer (yamux, and mplex via
-//! `libp2p-mplex`), both dial directions, secp256k1 and ed25519 on each side.
-//! Each side offers only the muxer under test, negotiated with multistream. On
-//! every connection two streams run at once, one opened by each side (so with
-//! mplex both sides send both the Initiator and the Receiver flags); on each,
-//! the stream's size goes each way, checked byte for byte, with a half-close
-//! in both directions: the opener sends and closes its write side, the
-//! acceptor reads to EOF, then sends and closes, and the opener reads to EOF.
-//! Afterwards the plexus connection's counters are back to zero.
+//! `libp2p-mplex`) and over QUIC (rust-libp2p's `with_quic()`, plexus's
+//! `QuicTransport`: TLS 1.3 and QUIC's own streams), both dial directions,
+//! secp256k1 and ed25519 on each side. Over TCP each side offers only the
+//! muxer under test, negotiated with multistream; over QUIC the plexus
+//! connection comes out of the transport ready (`/tls/1.0.0`, `/quic-v1`) and
+//! the upgrader only checks it. On every connection two streams run at once,
+//! one opened by each side (so with mplex both sides send both the Initiator
+//! and the Receiver flags); on each, the stream's size goes each way, checked
+//! byte for byte, with a half-close in both directions: the opener sends and
+//! closes its write side (a FIN on QUIC), the acceptor reads to EOF, then
+//! sends and closes, and the opener reads to EOF. Afterwards the plexus
+//! connection's counters are back to zero (QUIC counts only the stream
+//! handles alive) and the connection is still up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,32 +25,54 @@ use plexus_identity::Keypair;
 use plexus_mplex::MplexConfig;
 use plexus_multiaddr::Multiaddr;
 use plexus_noise::NoiseConfig;
+use plexus_quic::{QuicConfig, QuicTransport};
 use plexus_tcp::TcpTransport;
 use plexus_yamux::YamuxConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 const PROTO: &str = "/plexus-interop/1.0.0";
-/// The muxer under test.
+/// The muxer under test: yamux or mplex over TCP + Noise, or QUIC (which
+/// secures and multiplexes by itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mux {
     Yamux,
     Mplex,
+    Quic,
 }
 
 impl Mux {
+    /// The muxer name in the plexus connection's info.
     fn protocol(self) -> &'static str {
         match self {
             Mux::Yamux => "/yamux/1.0.0",
             Mux::Mplex => "/mplex/6.7.0",
+            Mux::Quic => plexus_quic::MUXER,
         }
     }
 
-    /// Bytes each way per stream: 16 MiB over yamux; 4 MiB over mplex, which
-    /// has no flow control (a bulk stream waits on the reader through TCP).
+    /// The security protocol in the plexus connection's info.
+    fn security(self) -> &'static str {
+        match self {
+            Mux::Yamux | Mux::Mplex => plexus_noise::PROTOCOL_ID,
+            Mux::Quic => plexus_quic::SECURITY,
+        }
+    }
+
+    /// A loopback listen address on a free port.
+    fn listen(self) -> &'static str {
+        match self {
+            Mux::Yamux | Mux::Mplex => "/ip4/127.0.0.1/tcp/0",
+            Mux::Quic => "/ip4/127.0.0.1/udp/0/quic-v1",
+        }
+    }
+
+    /// Bytes each way per stream: 16 MiB over yamux and QUIC; 4 MiB over
+    /// mplex, which has no flow control (a bulk stream waits on the reader
+    /// through TCP).
     fn size(self) -> usize {
         match self {
-            Mux::Yamux => 16 * 1024 * 1024,
+            Mux::Yamux | Mux::Quic => 16 * 1024 * 1024,
             Mux::Mplex => 4 * 1024 * 1024,
         }
     }
@@ -116,14 +143,18 @@ fn rust_node(key: libp2p::identity::Keypair, listen: bool, mux: Mux) -> RustNode
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build(),
+        Mux::Quic => builder
+            .with_quic()
+            .with_behaviour(|_| libp2p_stream::Behaviour::new())
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build(),
     };
     let peer = *swarm.local_peer_id();
     let mut control = swarm.behaviour().new_control();
     let incoming = control.accept(StreamProtocol::new(PROTO)).unwrap();
     if listen {
-        swarm
-            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-            .unwrap();
+        swarm.listen_on(mux.listen().parse().unwrap()).unwrap();
     }
     let (etx, events) = mpsc::channel(64);
     let (cmd, mut crx) = mpsc::channel::<libp2p::Multiaddr>(4);
@@ -183,9 +214,11 @@ fn plexus_key(secp: bool) -> Keypair {
     }
 }
 
+/// The upgrader. Over QUIC its Noise and muxers go unused: a ready
+/// connection is only checked against the dialed peer and gated.
 fn upgrader(key: &Keypair, mux: Mux) -> Upgrader {
     let muxers: Vec<Arc<dyn MuxerUpgrade>> = match mux {
-        Mux::Yamux => vec![Arc::new(YamuxConfig::default())],
+        Mux::Yamux | Mux::Quic => vec![Arc::new(YamuxConfig::default())],
         Mux::Mplex => vec![Arc::new(MplexConfig::default())],
     };
     Upgrader::new(
@@ -194,6 +227,13 @@ fn upgrader(key: &Keypair, mux: Mux) -> Upgrader {
         Arc::new(AllowAll),
         Limits::default(),
     )
+}
+
+fn transport(key: &Keypair, mux: Mux) -> Box<dyn Transport> {
+    match mux {
+        Mux::Yamux | Mux::Mplex => Box::new(TcpTransport::default()),
+        Mux::Quic => Box::new(QuicTransport::new(key, QuicConfig::default())),
+    }
 }
 
 fn to_plexus_addr(a: &libp2p::Multiaddr) -> Multiaddr {
@@ -328,8 +368,8 @@ async fn exchange(conn: Connection, mut rust: RustNode, me: plexus_core::PeerId,
 async fn rust_dials_plexus(mux: Mux, plexus_secp: bool, rust_secp: bool) {
     let key = plexus_key(plexus_secp);
     let upgrader = upgrader(&key, mux);
-    let mut listener = TcpTransport::default()
-        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+    let mut listener = transport(&key, mux)
+        .listen(mux.listen().parse().unwrap())
         .await
         .unwrap();
     let addr = listener.local_addr().clone();
@@ -343,6 +383,7 @@ async fn rust_dials_plexus(mux: Mux, plexus_secp: bool, rust_secp: bool) {
         .await
         .unwrap();
     assert_eq!(conn.info.direction, plexus_core::Direction::Inbound);
+    assert_eq!(conn.info.security, mux.security());
     assert_eq!(conn.info.muxer, mux.protocol());
     exchange(conn, rust, key.public().to_peer_id(), mux.size()).await;
 }
@@ -355,8 +396,10 @@ async fn plexus_dials_rust(mux: Mux, plexus_secp: bool, rust_secp: bool) {
     let addr = to_plexus_addr(&laddr).with(plexus_multiaddr::Protocol::P2p(
         plexus_core::PeerId::from_bytes(&rust.peer.to_bytes()).unwrap(),
     ));
-    let conn = upgrader.dial(&TcpTransport::default(), addr).await.unwrap();
+    let transport = transport(&key, mux);
+    let conn = upgrader.dial(transport.as_ref(), addr).await.unwrap();
     assert_eq!(conn.info.direction, plexus_core::Direction::Outbound);
+    assert_eq!(conn.info.security, mux.security());
     assert_eq!(conn.info.muxer, mux.protocol());
     exchange(conn, rust, key.public().to_peer_id(), mux.size()).await;
 }
@@ -389,4 +432,24 @@ async fn mplex_rust_libp2p_dials_plexus_secp256k1_listener_ed25519_dialer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mplex_plexus_dials_rust_libp2p_ed25519_dialer_secp256k1_listener() {
     plexus_dials_rust(Mux::Mplex, false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_rust_libp2p_dials_plexus_secp256k1_listener_ed25519_dialer() {
+    rust_dials_plexus(Mux::Quic, true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_rust_libp2p_dials_plexus_ed25519_listener_secp256k1_dialer() {
+    rust_dials_plexus(Mux::Quic, false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_plexus_dials_rust_libp2p_secp256k1_dialer_ed25519_listener() {
+    plexus_dials_rust(Mux::Quic, true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_plexus_dials_rust_libp2p_ed25519_dialer_secp256k1_listener() {
+    plexus_dials_rust(Mux::Quic, false, true).await;
 }
