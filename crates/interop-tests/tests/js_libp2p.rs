@@ -61,9 +61,12 @@
 //! No `node`/`npm` on PATH fails every test with one line saying what to
 //! install; nothing is skipped.
 
-use std::path::{Path, PathBuf};
+#[path = "common/js.rs"]
+mod js_common;
+use js_common::{NEED_NODE, js_dir, npm_ready};
+
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plexus_gossipsub::{
@@ -93,8 +96,6 @@ const LIMIT: Duration = Duration::from_secs(180);
 const WAIT: Duration = Duration::from_secs(10);
 /// Time for a whole gossipsub combination.
 const GOSSIP_LIMIT: Duration = Duration::from_secs(90);
-const NEED_NODE: &str =
-    "js-libp2p interop needs Node.js >= 20 and npm on PATH (Debian: apt-get install nodejs npm)";
 
 /// The muxer under test: yamux or mplex over TCP + Noise, or QUIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,63 +167,6 @@ fn first_diff(a: &[u8], b: &[u8]) -> String {
 }
 
 // ---------- installing the js side ----------
-
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
-}
-
-/// `npm ci` once per test binary, unless `node_modules` was installed from
-/// this very lock file (a copy of it is kept as the stamp).
-fn npm_ready() -> Result<(), String> {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    READY.get_or_init(install).clone()
-}
-
-fn install() -> Result<(), String> {
-    let version = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("{NEED_NODE}: `node --version`: {e}"))?;
-    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
-    let major: u32 = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if major < 20 {
-        return Err(format!("{NEED_NODE}: found node {version:?}"));
-    }
-    std::process::Command::new("npm")
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("{NEED_NODE}: `npm --version`: {e}"))?;
-
-    let dir = js_dir();
-    let lock = std::fs::read(dir.join("package-lock.json"))
-        .map_err(|e| format!("reading js/package-lock.json: {e}"))?;
-    let stamp = dir.join("node_modules").join(".plexus-installed-lock");
-    if std::fs::read(&stamp).is_ok_and(|s| s == lock) {
-        return Ok(());
-    }
-    let out = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .map_err(|e| format!("{NEED_NODE}: `npm ci`: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!(
-            "`npm ci` in {} failed ({}):\n{}",
-            dir.display(),
-            out.status,
-            tail.join("\n")
-        ));
-    }
-    std::fs::write(&stamp, &lock).map_err(|e| format!("writing {}: {e}", stamp.display()))
-}
 
 // ---------- the js peer ----------
 
