@@ -63,9 +63,8 @@
 
 #[path = "common/js.rs"]
 mod js_common;
-use js_common::{NEED_NODE, js_dir, npm_ready};
+use js_common::{Line, Node, npm_ready, spawn_node};
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -83,8 +82,8 @@ use plexus_ping::{PingConfig, PingService};
 use plexus_quic::{QuicConfig, QuicTransport};
 use plexus_tcp::TcpTransport;
 use plexus_yamux::YamuxConfig;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin};
 use tokio::sync::mpsc;
 
 const PROTO: &str = "/plexus-interop/1.0.0";
@@ -170,34 +169,7 @@ fn first_diff(a: &[u8], b: &[u8]) -> String {
 
 // ---------- the js peer ----------
 
-/// One line of the js peer's stdout: the event, then `key=value` fields.
-#[derive(Debug)]
-struct Line {
-    event: String,
-    fields: Vec<(String, String)>,
-}
-
 impl Line {
-    fn parse(s: &str) -> Line {
-        let mut parts = s.split('\t');
-        let event = parts.next().unwrap_or_default().to_owned();
-        let fields = parts
-            .map(|p| match p.split_once('=') {
-                Some((k, v)) => (k.to_owned(), v.to_owned()),
-                None => (p.to_owned(), String::new()),
-            })
-            .collect();
-        Line { event, fields }
-    }
-
-    fn get(&self, key: &str) -> &str {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("no {key} in {self:?}"))
-    }
-
     fn list(&self, key: &str) -> Vec<&str> {
         self.get(key).split(',').filter(|s| !s.is_empty()).collect()
     }
@@ -212,48 +184,14 @@ struct JsPeer {
 
 impl JsPeer {
     fn spawn(major: u32, mux: Mux, mode: &[String]) -> JsPeer {
-        let mut child = Command::new("node")
-            .arg("peer.mjs")
-            .arg(major.to_string())
-            .arg(mux.name())
-            .args(mode)
-            .current_dir(js_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{NEED_NODE}: spawning node: {e}"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr_pipe = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel(64);
-        tokio::spawn(async move {
-            let mut r = BufReader::new(stdout).lines();
-            while let Ok(Some(l)) = r.next_line().await {
-                if tx.send(Line::parse(&l)).await.is_err() {
-                    break;
-                }
-            }
-        });
-        // Keep the last 16 KiB of stderr for failure messages.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let keep = stderr.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr_pipe.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                let mut s = keep.lock().unwrap();
-                s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                if s.len() > 16 * 1024 {
-                    let cut = s.len() - 16 * 1024;
-                    let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap();
-                    s.drain(..cut);
-                }
-            }
-        });
+        let mut args = vec![major.to_string(), mux.name().to_string()];
+        args.extend_from_slice(mode);
+        let Node {
+            child,
+            stdin,
+            lines,
+            stderr,
+        } = spawn_node("peer.mjs", &args, 64);
         JsPeer {
             child,
             stdin,
