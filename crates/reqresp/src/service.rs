@@ -214,6 +214,21 @@ impl ResponseSink {
         self.max_chunks
     }
 
+    /// The context bytes of the next chunk (the digest of `context_slot`'s epoch on
+    /// protocols that carry them), or the chunk cap's error.
+    fn next_chunk_context(
+        &self,
+        context_slot: Slot,
+    ) -> Result<Option<plexus_eth::ForkDigest>, SinkError> {
+        if self.sent >= self.max_chunks {
+            return Err(SinkError::TooManyChunks(self.max_chunks));
+        }
+        Ok(self.protocol.has_context_bytes().then(|| {
+            self.schedule
+                .digest_at(self.schedule.config().epoch_at_slot(context_slot))
+        }))
+    }
+
     /// Send one success chunk of SSZ bytes. On protocols with context bytes, `context_slot`
     /// is the slot the spec takes the context epoch from (the block's slot, the sidecar
     /// header's, the attested header's for light client updates, the referenced block's for
@@ -222,13 +237,7 @@ impl ResponseSink {
     /// # Errors
     /// [`SinkError`]; after an I/O error the response is over.
     pub async fn send(&mut self, ssz: &[u8], context_slot: Slot) -> Result<(), SinkError> {
-        if self.sent >= self.max_chunks {
-            return Err(SinkError::TooManyChunks(self.max_chunks));
-        }
-        let context = self.protocol.has_context_bytes().then(|| {
-            self.schedule
-                .digest_at(self.schedule.config().epoch_at_slot(context_slot))
-        });
+        let context = self.next_chunk_context(context_slot)?;
         self.buf.clear();
         encode_success_chunk(
             self.protocol,
@@ -253,13 +262,7 @@ impl ResponseSink {
         payload: &EncodedPayload,
         context_slot: Slot,
     ) -> Result<(), SinkError> {
-        if self.sent >= self.max_chunks {
-            return Err(SinkError::TooManyChunks(self.max_chunks));
-        }
-        let context = self.protocol.has_context_bytes().then(|| {
-            self.schedule
-                .digest_at(self.schedule.config().epoch_at_slot(context_slot))
-        });
+        let context = self.next_chunk_context(context_slot)?;
         self.buf.clear();
         encode_success_head(
             self.protocol,
