@@ -95,11 +95,19 @@ fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
+        // A CI run once failed for want of disk: say how much there was.
+        free_disk();
         Err(format!("{step} failed"))
     }
 }
 
+/// Prints the free space of the file system the workspace is on (best effort).
+fn free_disk() {
+    let _ = Command::new("df").args(["-h", "."]).current_dir(root()).status();
+}
+
 fn ci(root: &Path) -> Result<(), String> {
+    free_disk();
     run(
         "fmt",
         cargo().current_dir(root).args(["fmt", "--all", "--check"]),
