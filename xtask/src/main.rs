@@ -41,6 +41,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("plexus-gossipsub", 7),
     ("plexus-reqresp", 7),
     ("plexus-eth-gossip", 8),
+    ("plexus-peer-manager", 8),
     ("plexus-cli", 9),
     ("plexus-interop-tests", 10),
 ];
@@ -103,7 +104,10 @@ fn run(step: &str, cmd: &mut Command) -> Result<(), String> {
 
 /// Prints the free space of the file system the workspace is on (best effort).
 fn free_disk() {
-    let _ = Command::new("df").args(["-h", "."]).current_dir(root()).status();
+    let _ = Command::new("df")
+        .args(["-h", "."])
+        .current_dir(root())
+        .status();
 }
 
 fn ci(root: &Path) -> Result<(), String> {
