@@ -330,14 +330,14 @@ fn print_host_event(out: Out, ev: &HostEvent) {
             conn_fields(c),
             Some(format!("connected to {} at {} ({})", c.peer, c.remote_addr, direction(c.direction))),
         ),
-        HostEvent::Disconnected { peer, reason } => out.event(
+        HostEvent::Disconnected { peer, cause } => out.event(
             "connection_closed",
-            json!({ "peer_id": peer.to_string(), "reason": reason }),
-            Some(format!("disconnected from {peer}: {reason}")),
+            json!({ "peer_id": peer.to_string(), "reason": cause.to_string(), "blame": cause.blame().to_string() }),
+            Some(format!("disconnected from {peer}: {cause}")),
         ),
         HostEvent::DialFailed { peer, addr, error } => out.event(
             "dial_failed",
-            json!({ "peer_id": peer.map(|p| p.to_string()), "addr": addr.as_ref().map(|a| a.to_string()), "error": error }),
+            json!({ "peer_id": peer.map(|p| p.to_string()), "addr": addr.as_ref().map(|a| a.to_string()), "error": error.to_string(), "blame": error.blame().to_string() }),
             None,
         ),
         HostEvent::NewListenAddr(a) => out.event(
@@ -345,6 +345,8 @@ fn print_host_event(out: Out, ev: &HostEvent) {
             json!({ "addr": a.to_string() }),
             Some(format!("listening on {a}")),
         ),
+        // Kinds added later are not printed.
+        _ => {}
     }
 }
 

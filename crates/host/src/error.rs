@@ -1,9 +1,11 @@
-//! The host's errors. Each says who is to blame ([`Blame`]).
+//! The host's errors, and the typed causes its events carry. Each says who is
+//! to blame ([`Blame`]).
 
+use std::fmt;
 use std::sync::Arc;
 
 use plexus_conn::UpgradeError;
-use plexus_core::{Blame, MuxError, TransportError};
+use plexus_core::{Blame, BoxError, MuxError, TransportError};
 use plexus_multiaddr::Multiaddr;
 use plexus_multistream::NegotiationError;
 
@@ -126,6 +128,105 @@ impl OpenError {
             OpenError::Mux(e) => e.blame(),
             OpenError::Negotiation(e) => e.blame(),
             OpenError::Timeout | OpenError::NoProtocols | OpenError::Shutdown => Blame::Local,
+        }
+    }
+}
+
+/// Why a peer lost its last connection
+/// ([`HostEvent::Disconnected`](crate::HostEvent::Disconnected)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DisconnectCause {
+    /// We closed it: [`Host::disconnect`](crate::Host::disconnect).
+    Local,
+    /// The host shut down ([`Host::shutdown`](crate::Host::shutdown), or the
+    /// last handle was dropped).
+    Shutdown,
+    /// The remote closed the connection cleanly: a yamux go-away with the
+    /// normal code, a QUIC close, or the transport's end-of-file (mplex has no
+    /// goodbye; it is also how a remote that exits ends a yamux connection).
+    RemoteClosed,
+    /// The muxer failed: a protocol error, an I/O error (e.g. a reset), a
+    /// keep-alive timeout, or a go-away with an error code. The error's
+    /// [`MuxError::blame`] says whose fault it is.
+    Connection(Arc<MuxError>),
+}
+
+impl DisconnectCause {
+    /// Who is to blame: `Local` for our own close, a shutdown and a clean
+    /// close by the remote; the muxer error's blame for
+    /// [`DisconnectCause::Connection`].
+    pub fn blame(&self) -> Blame {
+        match self {
+            DisconnectCause::Local | DisconnectCause::Shutdown | DisconnectCause::RemoteClosed => {
+                Blame::Local
+            }
+            DisconnectCause::Connection(e) => e.blame(),
+        }
+    }
+
+    /// The cause for the error that ended a connection's `accept` loop: a
+    /// clean close by the remote ([`MuxError::Closed`], go-away with the
+    /// normal code, the transport's end-of-file under yamux or mplex) is
+    /// [`DisconnectCause::RemoteClosed`], anything else
+    /// [`DisconnectCause::Connection`]. (The host removes a connection from
+    /// the pool before closing it itself, so such an error never comes from
+    /// our own close.)
+    pub(crate) fn from_accept_error(e: MuxError) -> Self {
+        match &e {
+            MuxError::Closed | MuxError::GoAway(plexus_yamux::GO_AWAY_NORMAL) => {
+                DisconnectCause::RemoteClosed
+            }
+            MuxError::Failed { source, .. } if is_transport_eof(source) => {
+                DisconnectCause::RemoteClosed
+            }
+            _ => DisconnectCause::Connection(Arc::new(e)),
+        }
+    }
+}
+
+/// Whether a muxer's error is the transport's end-of-file (the remote closed
+/// the connection without a protocol error), for the built-in muxers.
+fn is_transport_eof(source: &BoxError) -> bool {
+    matches!(
+        source.downcast_ref::<plexus_yamux::ConnError>(),
+        Some(plexus_yamux::ConnError::TransportClosed)
+    ) || matches!(
+        source.downcast_ref::<plexus_mplex::ConnError>(),
+        Some(plexus_mplex::ConnError::TransportClosed)
+    )
+}
+
+impl fmt::Display for DisconnectCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectCause::Local => f.write_str("disconnected locally"),
+            DisconnectCause::Shutdown => f.write_str("host shut down"),
+            DisconnectCause::RemoteClosed => f.write_str("closed by the remote"),
+            DisconnectCause::Connection(e) => write!(f, "connection failed: {e}"),
+        }
+    }
+}
+
+/// What failed in a [`HostEvent::DialFailed`](crate::HostEvent::DialFailed).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DialFailure {
+    /// One address failed (the event's `addr` names it); the dial goes on
+    /// with the next candidate, if any.
+    #[error(transparent)]
+    Attempt(AttemptError),
+    /// The whole dial failed before any address could be tried (none known,
+    /// all in backoff); the event has no `addr`.
+    #[error(transparent)]
+    Dial(DialError),
+}
+
+impl DialFailure {
+    /// Who is to blame: that of the attempt or of the dial.
+    pub fn blame(&self) -> Blame {
+        match self {
+            DialFailure::Attempt(e) => e.blame(),
+            DialFailure::Dial(e) => e.blame(),
         }
     }
 }

@@ -13,6 +13,13 @@
 //! streams from its [`Incoming`] (bounded; overflow is reset) and opens streams
 //! with [`Host::new_stream`].
 //!
+//! # Events
+//! [`Host::events`] is a bounded broadcast of [`HostEvent`]. Failures come
+//! typed, with who is to blame ([`HostEvent::blame`]): a `Disconnected`
+//! carries a [`DisconnectCause`] (our `disconnect`, shutdown, the remote's
+//! clean close, or the muxer's error), a `DialFailed` a [`DialFailure`] (one
+//! address's [`AttemptError`], or the whole dial's [`DialError`]).
+//!
 //! # Gating
 //! At each of the five checkpoints of [`plexus_conn`], the built-in gate runs
 //! first ([`BanList`] and the connection caps of [`HostLimits`]), then the
@@ -39,23 +46,32 @@
 //! dialer keep the newer. `docs/host.md` has the details and every default.
 #![forbid(unsafe_code)]
 
+mod addrbook;
 mod bans;
+mod dial;
 mod error;
 mod gate;
+mod handlers;
 mod host;
+mod inbound;
+mod inner;
 mod limits;
 mod metrics;
 mod pending;
+mod pool;
 mod stream;
 
 pub use bans::BanList;
-pub use error::{AlreadyRegistered, AttemptError, DialError, HostError, OpenError};
-pub use host::{DialRanker, Events, Host, HostConfig, HostEvent};
+pub use dial::DialRanker;
+pub use error::{
+    AlreadyRegistered, AttemptError, DialError, DialFailure, DisconnectCause, HostError, OpenError,
+};
+pub use host::{Events, Host, HostConfig, HostEvent};
 pub use limits::{HandlerOpts, HostLimits};
 pub use metrics::{
     CHECKPOINTS, HostMetrics, PENDING_STATES, REFUSAL_REASONS, STREAM_RESET_REASONS,
 };
-pub use plexus_core::{BoxStream, ConnInfo, Direction, PeerId, PublicKey};
+pub use plexus_core::{Blame, BoxStream, ConnInfo, Direction, PeerId, PublicKey};
 pub use plexus_identity::Keypair;
 pub use plexus_multiaddr::Multiaddr;
 pub use plexus_tcp::TcpConfig;

@@ -75,7 +75,8 @@ pub struct HostLimits {
     /// 0 is treated as 1.
     pub max_connections_per_peer: usize,
     /// Per-connection muxer limits (streams per connection, backlogs). Used by
-    /// the default yamux muxer.
+    /// the default muxers (yamux and mplex); muxers given in
+    /// [`HostConfig::muxers`](crate::HostConfig::muxers) carry their own.
     pub mux: MuxLimits,
     /// The defaults a protocol handler should use (`HandlerOpts::default()`
     /// equals the default of this field). Read it with

@@ -1,9 +1,9 @@
-//! Stream wrappers and the inbound handler registry entry.
+//! Stream wrappers: byte counting, the inbound stream holding its per-peer
+//! slot, and the public [`InboundStream`] and [`Incoming`].
 
-use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Weak;
 use std::task::{Context, Poll};
 
 use plexus_core::{BoxStream, ConnInfo, MuxedStream, PeerId};
@@ -12,8 +12,8 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
-use crate::HandlerOpts;
-use crate::host::Inner;
+use crate::handlers::Slot;
+use crate::inner::Inner;
 
 /// A [`BoxStream`] as a [`MuxedStream`] (so `Negotiated` can wrap it),
 /// counting the bytes read and written.
@@ -82,52 +82,6 @@ impl MuxedStream for Muxed {
     }
 }
 
-/// A registered inbound protocol.
-pub(crate) struct Handler {
-    pub(crate) id: u64,
-    pub(crate) opts: HandlerOpts,
-    pub(crate) tx: mpsc::Sender<InboundStream>,
-    /// Open inbound streams per peer (entries removed at zero).
-    pub(crate) open: Mutex<HashMap<PeerId, usize>>,
-}
-
-impl Handler {
-    /// Take a per-peer slot, or `None` at `max_inbound_per_peer`.
-    pub(crate) fn try_slot(self: &Arc<Self>, peer: PeerId) -> Option<Slot> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(peer).or_insert(0);
-        if *n >= self.opts.max_inbound_per_peer {
-            if *n == 0 {
-                open.remove(&peer);
-            }
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            handler: self.clone(),
-            peer,
-        })
-    }
-}
-
-/// One open inbound stream of (peer, protocol); released on drop.
-pub(crate) struct Slot {
-    handler: Arc<Handler>,
-    peer: PeerId,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.handler.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.peer);
-            }
-        }
-    }
-}
-
 /// An inbound stream holding its (peer, protocol) slot until dropped.
 pub(crate) struct Guarded {
     pub(crate) inner: Negotiated<Muxed>,
@@ -190,8 +144,9 @@ impl std::fmt::Debug for InboundStream {
 }
 
 /// The inbound streams of one registered protocol: a bounded queue
-/// ([`HandlerOpts::backlog`]). Dropping it unregisters the protocol (new
-/// streams then get `na`); streams still queued are reset.
+/// ([`HandlerOpts::backlog`](crate::HandlerOpts::backlog)). Dropping it
+/// unregisters the protocol (new streams then get `na`); streams still queued
+/// are reset.
 pub struct Incoming {
     pub(crate) protocol: String,
     pub(crate) id: u64,

@@ -1,14 +1,16 @@
 //! Host behaviour over loopback TCP: streams, handlers and their limits,
-//! gating and refusal counters, simultaneous dials, backoff, dial ranking.
+//! gating and refusal counters, simultaneous dials, backoff, dial ranking,
+//! the typed causes events carry.
 
 mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use plexus_core::{ConnectionGater, DenyReason, Direction, PeerId, Verdict};
+use plexus_core::{Blame, ConnectionGater, DenyReason, Direction, PeerId, Verdict};
 use plexus_host::{
-    DialError, DialRanker, Events, HandlerOpts, Host, HostConfig, HostEvent, OpenError,
+    AttemptError, DialError, DialFailure, DialRanker, DisconnectCause, Events, HandlerOpts, Host,
+    HostConfig, HostEvent, OpenError,
 };
 use plexus_identity::Keypair;
 use plexus_multiaddr::{Multiaddr, Protocol};
@@ -181,6 +183,100 @@ async fn disconnect_is_seen_on_both_sides() {
     assert!(a.connection(&b.peer_id()).is_none());
     assert_eq!(a.metrics().connections_open(Direction::Outbound), 0);
     assert_eq!(b.metrics().connections_open(Direction::Inbound), 0);
+}
+
+#[tokio::test]
+async fn events_carry_the_typed_cause_and_its_blame() {
+    // A local disconnect: `Local` on our side; on the remote's, a clean close
+    // (yamux: go-away; mplex, which has no goodbye: end-of-file), no peer
+    // blamed on either.
+    for mplex in [false, true] {
+        let b = host().await;
+        let a = host_with(|c| {
+            if mplex {
+                c.muxers = vec![Arc::new(plexus_mplex::MplexConfig::default())];
+            }
+        })
+        .await;
+        let mut ea = a.events();
+        let mut eb = b.events();
+        let conn = a.connect(vec![addr_of(&b)]).await.unwrap();
+        assert_eq!(conn.muxer.contains("mplex"), mplex, "{}", conn.muxer);
+        let ev = wait_event(&mut eb, is_connected(a.peer_id())).await;
+        assert_eq!(ev.blame(), None, "no failure, no blame");
+
+        a.disconnect(b.peer_id());
+        let ev = wait_event(&mut ea, is_disconnected(b.peer_id())).await;
+        assert!(
+            matches!(
+                &ev,
+                HostEvent::Disconnected {
+                    cause: DisconnectCause::Local,
+                    ..
+                }
+            ),
+            "{ev:?}"
+        );
+        assert_eq!(ev.blame(), Some(Blame::Local));
+        let ev = wait_event(&mut eb, is_disconnected(a.peer_id())).await;
+        let HostEvent::Disconnected { cause, .. } = &ev else {
+            unreachable!()
+        };
+        assert!(
+            matches!(cause, DisconnectCause::RemoteClosed),
+            "mplex: {mplex}, cause: {cause:?}"
+        );
+        assert_ne!(cause.blame(), Blame::PeerMisbehaved);
+        assert_eq!(ev.blame(), Some(Blame::Local));
+        assert_eq!(cause.to_string(), "closed by the remote");
+    }
+
+    // A dial to a closed port: the attempt's typed error, our (the network's)
+    // fault, the same error the dial returns.
+    let a = host().await;
+    let mut events = a.events();
+    let peer = PeerId::random();
+    let bad = closed_addr().await;
+    let target = bad.clone().with(Protocol::P2p(peer));
+    let err = a.connect(vec![target.clone()]).await.unwrap_err();
+    let ev = wait_event(&mut events, |e| matches!(e, HostEvent::DialFailed { .. })).await;
+    let HostEvent::DialFailed {
+        peer: Some(p),
+        addr: Some(x),
+        error: DialFailure::Attempt(attempt),
+    } = &ev
+    else {
+        panic!("not an attempt failure: {ev:?}")
+    };
+    assert_eq!((*p, x), (peer, &bad));
+    assert!(matches!(attempt, AttemptError::Upgrade(_)), "{attempt}");
+    assert_eq!(attempt.blame(), Blame::Local);
+    assert_eq!(ev.blame(), Some(Blame::Local));
+    let DialError::Failed(attempts) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].0, bad);
+    assert_eq!(attempts[0].1.to_string(), attempt.to_string());
+
+    // The whole dial failing before any attempt (backoff): `DialFailure::Dial`.
+    assert!(matches!(
+        a.connect(vec![target]).await,
+        Err(DialError::Backoff)
+    ));
+    let ev = wait_event(&mut events, |e| matches!(e, HostEvent::DialFailed { .. })).await;
+    assert!(
+        matches!(
+            &ev,
+            HostEvent::DialFailed {
+                addr: None,
+                error: DialFailure::Dial(DialError::Backoff),
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    assert_eq!(ev.blame(), Some(Blame::Local));
 }
 
 #[tokio::test]
@@ -705,7 +801,18 @@ async fn shutdown_closes_everything() {
     wait_event(&mut ea, is_connected(b.peer_id())).await;
 
     a.shutdown().await;
-    wait_event(&mut ea, is_disconnected(b.peer_id())).await;
+    let ev = wait_event(&mut ea, is_disconnected(b.peer_id())).await;
+    assert!(
+        matches!(
+            &ev,
+            HostEvent::Disconnected {
+                cause: DisconnectCause::Shutdown,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    assert_eq!(ev.blame(), Some(Blame::Local));
     wait_event(&mut eb, is_disconnected(a.peer_id())).await;
     assert!(incoming.next().await.is_none());
     assert!(matches!(
