@@ -128,6 +128,7 @@ enum Cmd {
         oneshot::Sender<bool>,
     ),
     Snapshot(oneshot::Sender<Snapshot>),
+    Scores(oneshot::Sender<Vec<(PeerId, f64)>>),
 }
 
 enum Input {
@@ -312,6 +313,15 @@ impl Gossipsub {
     pub async fn snapshot(&self) -> Result<Snapshot, Stopped> {
         self.ask(Cmd::Snapshot).await
     }
+
+    /// Every connected peer's router score (P1–P7; 0 without scoring), for a peer manager
+    /// to fold into its own.
+    ///
+    /// # Errors
+    /// [`Stopped`].
+    pub async fn peer_scores(&self) -> Result<Vec<(PeerId, f64)>, Stopped> {
+        self.ask(Cmd::Scores).await
+    }
 }
 
 struct Writer {
@@ -457,6 +467,16 @@ impl Driver {
                     peers: r.peers().len(),
                 };
                 let _ = tx.send(snap);
+            }
+            Cmd::Scores(tx) => {
+                let now = self.now();
+                let r = &self.router;
+                let _ = tx.send(
+                    r.peers()
+                        .into_iter()
+                        .map(|p| (p, r.peer_score(&p, now)))
+                        .collect(),
+                );
             }
         }
     }

@@ -128,6 +128,12 @@ async fn an_unaccepted_peer_is_not_meshed_until_accepted() {
     gb.set_accepted(ha.peer_id(), true).await.unwrap();
     assert_eq!(wait_for_mesh(&ga, &t, 1, WAIT).await, 1);
     assert_eq!(wait_for_mesh(&gb, &t, 1, WAIT).await, 1);
+    // The router's scores, per connected peer, for a peer manager to fold in.
+    let scores = ga.peer_scores().await.unwrap();
+    assert_eq!(
+        scores.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        vec![hb.peer_id()]
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use plexus_conn::Connection;
 use plexus_core::{ConnInfo, Direction, MuxedConn, PeerId};
@@ -14,6 +15,9 @@ use tokio::sync::Semaphore;
 use crate::error::{DialError, DisconnectCause};
 use crate::host::HostEvent;
 use crate::inner::{Inner, State};
+
+/// How long the loser of a simultaneous dial stays open after the winner is chosen.
+pub(crate) const SIMULTANEOUS_DIAL_GRACE: Duration = Duration::from_millis(500);
 
 /// One connection in the pool.
 #[derive(Clone)]
@@ -96,6 +100,7 @@ impl Inner {
         };
         let metrics = &self.gate_shared.metrics;
         let mut to_close = None;
+        let mut loser = None;
         let result = {
             let mut st = self.lock();
             let per_peer = self.limits.max_connections_per_peer.max(1);
@@ -118,11 +123,19 @@ impl Inner {
                     self.count_remove(&mut st, old.info.direction);
                     self.count_add(&mut st, info.direction);
                     tokio::spawn(run_connection(self.clone(), id, info.clone(), muxer));
-                    to_close = Some(old.muxer);
+                    loser = Some(old.muxer);
                     Ok(info)
                 } else {
                     tracing::debug!(%peer, kept = %old.info.remote_addr, dropped = %info.remote_addr, "connection dropped (simultaneous dial rule)");
-                    to_close = Some(muxer);
+                    // Serve its streams until it closes (its id is not in the pool, so
+                    // its end sends no event).
+                    tokio::spawn(run_connection(
+                        self.clone(),
+                        id,
+                        info.clone(),
+                        muxer.clone(),
+                    ));
+                    loser = Some(muxer);
                     Ok(old.info)
                 }
             } else if existing >= per_peer {
@@ -150,6 +163,15 @@ impl Inner {
         };
         if let Some(m) = to_close {
             tokio::spawn(async move { m.close().await });
+        }
+        if let Some(m) = loser {
+            // The remote may not have the winner yet: closing the loser at once would
+            // show it a disconnect and a reconnect. Both sides pick the same winner, so
+            // after a moment it has replaced the loser silently there too.
+            tokio::spawn(async move {
+                tokio::time::sleep(SIMULTANEOUS_DIAL_GRACE).await;
+                m.close().await;
+            });
         }
         result
     }

@@ -38,8 +38,15 @@ pub struct PeerManagerConfig {
     /// Backoffs after a Goodbye, sent or received, by reason: the peer is not dialed and
     /// its inbound attempts are refused until it has passed. See [`GoodbyeBackoffs`].
     pub goodbye_backoff: GoodbyeBackoffs,
-    /// Backoff after a disconnect without a Goodbye. Default 30 s.
+    /// After a disconnect without a Goodbye we do not dial the peer for this long (its own
+    /// connections are still accepted). Default 30 s.
     pub reconnect_backoff: Duration,
+    /// A peer that disconnects without a Goodbye this many times within
+    /// `reconnect_backoff` is refused (at the gate) for `reconnect_backoff`. Default 3.
+    pub max_plain_disconnects: usize,
+    /// Status requests that fail locally (timeout, lost stream) are retried this many
+    /// times before Goodbye(unable to verify network). Default 2.
+    pub status_retries: usize,
     /// Backoff after the first failed dial; doubled for each further consecutive
     /// failure, up to `max_dial_backoff`. Default 30 s.
     pub dial_backoff: Duration,
@@ -64,7 +71,8 @@ pub struct PeerManagerConfig {
     pub disconnected_ttl: Duration,
     /// Addresses kept per peer. Default 8.
     pub max_addrs_per_peer: usize,
-    /// How long a Goodbye may take before the connection is closed anyway. Default 2 s.
+    /// How long a Goodbye may take, sent and read, before we close the connection
+    /// ourselves (a peer that reads it closes first). Default 2 s.
     pub goodbye_timeout: Duration,
 }
 
@@ -164,6 +172,8 @@ impl Default for PeerManagerConfig {
             ping_interval: Duration::from_secs(30),
             goodbye_backoff: GoodbyeBackoffs::default(),
             reconnect_backoff: Duration::from_secs(30),
+            max_plain_disconnects: 3,
+            status_retries: 2,
             dial_backoff: Duration::from_secs(30),
             max_dial_backoff: Duration::from_secs(3600),
             score: ScoreConfig::default(),

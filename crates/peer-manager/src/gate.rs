@@ -18,9 +18,12 @@ use crate::metrics::PeerManagerMetrics;
 /// and whether inbound is full.
 #[derive(Debug, Clone, Default)]
 pub struct GateSnapshot {
-    /// Peers banned or in backoff, with the end of it: refused at `peer_dial` and
-    /// `secured`, and not ranked for dialing.
+    /// Peers banned or held back by a Goodbye or churn, with the end of it: refused at
+    /// `secured` (their own connections).
     pub peers: HashMap<PeerId, Instant>,
+    /// Peers we do not dial (every backoff, bans), with the end of it: refused at
+    /// `peer_dial` and given no address by the ranker.
+    pub no_dial: HashMap<PeerId, Instant>,
     /// IPs refused at `accept`: IPs whose only known peers are held back, and IPs banned
     /// on evidence.
     pub ips: HashMap<IpAddr, Instant>,
@@ -63,9 +66,16 @@ impl PeerManagerGate {
         self.snap.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn held(&self, peer: &PeerId) -> bool {
+    fn refused(&self, peer: &PeerId) -> bool {
         self.current()
             .peers
+            .get(peer)
+            .is_some_and(|u| *u > Instant::now())
+    }
+
+    fn no_dial(&self, peer: &PeerId) -> bool {
+        self.current()
+            .no_dial
             .get(peer)
             .is_some_and(|u| *u > Instant::now())
     }
@@ -73,7 +83,7 @@ impl PeerManagerGate {
 
 impl ConnectionGater for PeerManagerGate {
     fn peer_dial(&self, peer: &PeerId) -> Verdict {
-        if self.held(peer) {
+        if self.no_dial(peer) {
             self.metrics.refusal("peer_backoff", "peer_dial", true);
             return Verdict::Deny(DenyReason::Other("peer_backoff"));
         }
@@ -106,7 +116,7 @@ impl ConnectionGater for PeerManagerGate {
     }
 
     fn secured(&self, direction: Direction, peer: &PeerId, remote: &Multiaddr) -> Verdict {
-        if self.held(peer) {
+        if self.refused(peer) {
             self.metrics.refusal("peer_backoff", "secured", true);
             return Verdict::Deny(DenyReason::Other("peer_backoff"));
         }
@@ -132,7 +142,7 @@ impl DialRanker for PeerManagerGate {
     /// the given order.
     fn rank(&self, peer: Option<&PeerId>, addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
         if let Some(p) = peer
-            && self.held(p)
+            && self.no_dial(p)
         {
             self.metrics.refusal("peer_backoff", "rank", true);
             return Vec::new();

@@ -134,6 +134,17 @@ pub enum BackoffReason {
     Disconnected,
     /// Our dials failed.
     DialFailed,
+    /// It disconnected without a Goodbye too often (`max_plain_disconnects` within
+    /// `reconnect_backoff`).
+    Churn,
+}
+
+impl BackoffReason {
+    /// Whether the backoff also refuses the peer's own connections (at the gate), or only
+    /// keeps us from dialing it.
+    pub fn refuses_inbound(self) -> bool {
+        matches!(self, BackoffReason::Goodbye(_) | BackoffReason::Churn)
+    }
 }
 
 /// The Status handshake of a connected peer.
@@ -213,6 +224,10 @@ pub struct PeerInfo {
     /// Never pruned, never scored out, always dialed.
     pub trusted: bool,
     last_ping: Option<Instant>,
+    /// Status requests that failed locally on this connection.
+    status_failures: u8,
+    /// Disconnects without a Goodbye, and when the count started.
+    plain_disconnects: (u8, Instant),
 }
 
 impl PeerInfo {
@@ -232,6 +247,8 @@ impl PeerInfo {
             last_seen: now,
             trusted: false,
             last_ping: None,
+            status_failures: 0,
+            plain_disconnects: (0, now),
         }
     }
 
@@ -263,10 +280,22 @@ impl PeerInfo {
         }
     }
 
-    /// Banned or backed off at `now`: not dialed, refused at the gate.
+    /// Banned or backed off at `now`: not dialed.
     pub fn held_until(&self, now: Instant) -> Option<Instant> {
         let ban = self.ban_until.filter(|&u| u > now);
         let back = self.backoff.map(|(u, _)| u).filter(|&u| u > now);
+        ban.max(back)
+    }
+
+    /// Banned, or backed off for a reason that also refuses its own connections (a
+    /// Goodbye, churn), at `now`: refused at the gate. A plain disconnect or a failed dial
+    /// only stops our dials.
+    pub fn refused_until(&self, now: Instant) -> Option<Instant> {
+        let ban = self.ban_until.filter(|&u| u > now);
+        let back = self
+            .backoff
+            .filter(|(u, r)| *u > now && r.refuses_inbound())
+            .map(|(u, _)| u);
         ban.max(back)
     }
 }
@@ -474,7 +503,8 @@ impl PeerManager {
             closing: false,
         };
         let trusted = e.trusted;
-        let held = e.held_until(now).is_some();
+        e.status_failures = 0;
+        let held = e.refused_until(now).is_some();
         let banned = e.ban_until.is_some_and(|u| u > now);
         let backoff_reason = e.backoff.map(|(_, r)| r);
         self.gate_dirty = true;
@@ -512,15 +542,40 @@ impl PeerManager {
     /// The connection to `peer` closed (the host's `Disconnected`).
     pub fn on_disconnected(&mut self, peer: &PeerId, now: Instant) {
         let reconnect = self.cfg.reconnect_backoff;
+        let max_plain = self.cfg.max_plain_disconnects;
         let Some(e) = self.peers.get_mut(peer) else {
             return;
         };
+        let said_goodbye = e.last_goodbye.is_some_and(
+            |(_, _, at)| matches!(e.conn, ConnState::Connected { since, .. } if at >= since),
+        );
         e.conn = ConnState::Disconnected;
         e.last_seen = now;
+        if e.trusted {
+            self.gate_dirty = true;
+            return;
+        }
         let until = now + reconnect;
-        if e.held_until(now).is_none_or(|u| u < until) && !e.trusted {
-            // No connect/disconnect cycle faster than this.
-            e.backoff = Some((until, BackoffReason::Disconnected));
+        let mut reason = BackoffReason::Disconnected;
+        if !said_goodbye {
+            // Count disconnects without a Goodbye within the reconnect window; too many
+            // and the peer's own connections are refused too.
+            let (n, since) = &mut e.plain_disconnects;
+            if *since + reconnect <= now {
+                *n = 0;
+                *since = now;
+            }
+            *n = n.saturating_add(1);
+            if usize::from(*n) >= max_plain {
+                reason = BackoffReason::Churn;
+            }
+        }
+        if e.held_until(now).is_none_or(|u| u < until) || reason == BackoffReason::Churn {
+            // We do not dial it again before this (and with churn, it is refused).
+            let keep = e
+                .backoff
+                .filter(|(u, r)| *u >= until && r.refuses_inbound());
+            e.backoff = Some(keep.unwrap_or((until, reason)));
         }
         self.gate_dirty = true;
     }
@@ -626,12 +681,25 @@ impl PeerManager {
         }
     }
 
-    /// Our Status request to `peer` failed.
+    /// Our Status request to `peer` failed. A local failure (a timeout, a stream lost
+    /// with a connection replaced by the simultaneous-dial rule) is retried up to
+    /// `status_retries` times; then, or when the peer is to blame, it gets
+    /// Goodbye(unable to verify network).
     pub fn on_status_failed(&mut self, peer: PeerId, blame: Blame, now: Instant) {
         self.on_blame(peer, blame, ReportSource::PeerManager, now);
-        if self.peers.get(&peer).is_some_and(PeerInfo::is_live) {
-            self.goodbye(peer, GoodbyeReason::UnableToVerifyNetwork, now);
+        let retries = self.cfg.status_retries;
+        let Some(e) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !e.is_live() || e.is_accepted() {
+            return;
         }
+        if blame == Blame::Local && usize::from(e.status_failures) < retries {
+            e.status_failures += 1;
+            self.actions.push_back(Action::RequestStatus(peer));
+            return;
+        }
+        self.goodbye(peer, GoodbyeReason::UnableToVerifyNetwork, now);
     }
 
     /// The peer said Goodbye.
@@ -646,7 +714,7 @@ impl PeerManager {
         };
         e.last_goodbye = Some((reason, false, now));
         let until = now + backoff;
-        if !e.trusted && e.held_until(now).is_none_or(|u| u < until) {
+        if !e.trusted && e.refused_until(now).is_none_or(|u| u < until) {
             e.backoff = Some((until, BackoffReason::Goodbye(reason)));
         }
         if let ConnState::Connected { closing, .. } = &mut e.conn
@@ -780,7 +848,7 @@ impl PeerManager {
         *closing = true;
         e.last_goodbye = Some((reason, true, now));
         let until = now + backoff;
-        if !e.trusted && e.held_until(now).is_none_or(|u| u < until) {
+        if !e.trusted && e.refused_until(now).is_none_or(|u| u < until) {
             e.backoff = Some((until, BackoffReason::Goodbye(reason)));
         }
         self.metrics.goodbye(true, reason);
@@ -1082,15 +1150,22 @@ impl PeerManager {
         Some(Arc::new(self.gate_snapshot(now)))
     }
 
-    /// The gate's view now: peers held back (refused at `peer_dial` and `secured`), IPs
-    /// refused at `accept` (an IP whose only known peers are held back, and IPs banned
-    /// on evidence), and whether inbound is full.
+    /// The gate's view now: peers not to dial (`peer_dial`, the ranker), peers refused at
+    /// `secured` (banned, or held back by a Goodbye or churn), IPs refused at `accept` (an
+    /// IP whose only known peers are refused, and IPs banned on evidence), and whether
+    /// inbound is full.
     pub fn gate_snapshot(&self, now: Instant) -> GateSnapshot {
         let mut peers = HashMap::new();
+        let mut no_dial = HashMap::new();
         let mut held_ips: HashMap<IpAddr, Instant> = HashMap::new();
         let mut good_ips: HashSet<IpAddr> = HashSet::new();
         for (id, p) in &self.peers {
-            match p.held_until(now) {
+            if let Some(u) = p.held_until(now)
+                && !p.trusted
+            {
+                no_dial.insert(*id, u);
+            }
+            match p.refused_until(now) {
                 Some(u) if !p.trusted => {
                     peers.insert(*id, u);
                     if let Some(ip) = p.last_ip {
@@ -1115,6 +1190,7 @@ impl PeerManager {
         let live_in = self.live_count(Some(Direction::Inbound));
         GateSnapshot {
             peers,
+            no_dial,
             ips: held_ips,
             inbound_full: live >= self.cfg.max_peers() || live_in >= self.cfg.max_inbound(),
         }

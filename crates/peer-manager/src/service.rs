@@ -43,6 +43,9 @@ use crate::score::{PeerAction, ReportSource};
 /// we send or answer one.
 pub type StatusFn = Arc<dyn Fn() -> StatusV2 + Send + Sync>;
 
+/// How often a Goodbye's sender checks whether the peer has closed.
+const GOODBYE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Commands to the peer manager's task (bounded).
 const COMMAND_CAPACITY: usize = 1024;
 
@@ -65,6 +68,7 @@ enum Done {
     Status(PeerId, Result<PeerStatus, Blame>),
     Metadata(PeerId, Result<PeerMetadata, Blame>),
     Ping(PeerId, Result<u64, Blame>),
+    GossipScores(Vec<(PeerId, f64)>),
 }
 
 /// Builds the peer manager: its gater and ranker go into the host's config, its
@@ -367,6 +371,9 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, mut done: mpsc::Receiver<Done>) {
         self.flush();
+        // The gossipsub router's scores are folded in once per heartbeat.
+        let mut scores = tokio::time::interval(self.pm.config().heartbeat_interval);
+        scores.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = tokio::time::Instant::from_std(self.pm.next_timeout());
             tokio::select! {
@@ -395,6 +402,16 @@ impl Driver {
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     self.pm.tick(Instant::now());
+                }
+                _ = scores.tick(), if self.gossip.is_some() => {
+                    if let Some(g) = self.gossip.clone() {
+                        let done = self.done_tx.clone();
+                        tokio::spawn(async move {
+                            if let Ok(s) = g.peer_scores().await {
+                                let _ = done.send(Done::GossipScores(s)).await;
+                            }
+                        });
+                    }
                 }
             }
             self.flush();
@@ -434,6 +451,11 @@ impl Driver {
             Done::Metadata(p, Err(b)) | Done::Ping(p, Err(b)) => {
                 self.pm.on_blame(p, b, ReportSource::ReqResp, now);
             }
+            Done::GossipScores(scores) => {
+                for (p, s) in scores {
+                    self.pm.set_gossip_score(&p, s, now);
+                }
+            }
         }
     }
 
@@ -444,7 +466,22 @@ impl Driver {
                 self.pm
                     .on_connected(info.peer, info.direction, &info.remote_addr, now);
             }
-            HostEvent::Disconnected { peer, .. } => self.pm.on_disconnected(&peer, now),
+            HostEvent::Disconnected { peer, cause } => {
+                // A connection that failed by the peer's fault (a muxer protocol error)
+                // costs it score.
+                self.pm
+                    .on_blame(peer, cause.blame(), ReportSource::Transport, now);
+                self.pm.on_disconnected(&peer, now);
+            }
+            HostEvent::DialFailed {
+                peer: Some(peer),
+                error,
+                ..
+            } => {
+                // A dial whose handshake the peer broke (bad Noise or TLS, garbage).
+                self.pm
+                    .on_blame(peer, error.blame(), ReportSource::Transport, now);
+            }
             _ => {}
         }
     }
@@ -473,6 +510,13 @@ impl Driver {
 
     fn execute(&mut self, a: Action) {
         let done = self.done_tx.clone();
+        // Requests go only to connected peers: a request opens a stream, and a stream to a
+        // peer that is gone would dial it.
+        if let Action::RequestStatus(p) | Action::Ping(p) | Action::RequestMetadata(p) = &a
+            && self.host.connection(p).is_none()
+        {
+            return;
+        }
         match a {
             Action::Dial { peer, addrs } => {
                 let host = self.host.clone();
@@ -506,7 +550,13 @@ impl Driver {
                     if let Some(g) = gossip {
                         let _ = g.set_accepted(peer, false).await;
                     }
-                    let _ = tokio::time::timeout(timeout, rr.goodbye(peer, reason)).await;
+                    let end = tokio::time::Instant::now() + timeout;
+                    let _ = tokio::time::timeout_at(end, rr.goodbye(peer, reason)).await;
+                    // Closing at once could drop the Goodbye before the peer reads it: give
+                    // it until the timeout to close first (as it does when it reads it).
+                    while host.connection(&peer).is_some() && tokio::time::Instant::now() < end {
+                        tokio::time::sleep(GOODBYE_POLL).await;
+                    }
                     host.disconnect(peer);
                 });
             }

@@ -509,3 +509,73 @@ fn a_received_goodbye_closes_and_holds_the_peer_back() {
         m.gate_snapshot(t0 + Duration::from_secs(599)).peers[&p] > t0 + Duration::from_secs(599)
     );
 }
+
+#[test]
+fn a_local_status_failure_is_retried_and_a_misbehaving_one_is_not() {
+    let t0 = Instant::now();
+    let mut m = pm(cfg(10), t0);
+    let p = peer();
+    m.on_connected(p, Direction::Outbound, &addr(1), t0);
+    drain(&mut m);
+    // A lost stream (the simultaneous-dial rule closed its connection): asked again.
+    m.on_status_failed(p, Blame::Local, t0);
+    assert_eq!(drain(&mut m), vec![Action::RequestStatus(p)]);
+    m.on_status_failed(p, Blame::Local, t0);
+    assert_eq!(drain(&mut m), vec![Action::RequestStatus(p)]);
+    // status_retries (2) used up.
+    m.on_status_failed(p, Blame::Local, t0);
+    assert_eq!(
+        drain(&mut m),
+        vec![Action::Goodbye {
+            peer: p,
+            reason: GoodbyeReason::UnableToVerifyNetwork
+        }]
+    );
+    let q = peer();
+    m.on_connected(q, Direction::Outbound, &addr(2), t0);
+    drain(&mut m);
+    m.on_status_failed(q, Blame::PeerMisbehaved, t0);
+    assert_eq!(
+        drain(&mut m),
+        vec![Action::Goodbye {
+            peer: q,
+            reason: GoodbyeReason::UnableToVerifyNetwork
+        }]
+    );
+}
+
+#[test]
+fn a_plain_disconnect_stops_our_dials_only_and_churn_refuses_the_peer() {
+    let t0 = Instant::now();
+    let mut m = pm(cfg(10), t0);
+    let p = peer();
+    m.add_candidate(p, vec![addr(1)], t0);
+    admit(&mut m, p, 1, Direction::Outbound, t0);
+    m.on_disconnected(&p, t0);
+    let snap = m.gate_snapshot(t0);
+    assert!(
+        snap.no_dial.contains_key(&p),
+        "not dialed for reconnect_backoff"
+    );
+    assert!(
+        !snap.peers.contains_key(&p),
+        "its own connection is still welcome"
+    );
+    assert!(snap.ips.is_empty());
+    // It reconnects at once: accepted, no Goodbye.
+    let acts = admit(&mut m, p, 1, Direction::Inbound, t0);
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Goodbye { .. })),
+        "{acts:?}"
+    );
+    // Third plain disconnect within the window: churn, refused at the gate.
+    m.on_disconnected(&p, t0);
+    admit(&mut m, p, 1, Direction::Inbound, t0);
+    m.on_disconnected(&p, t0);
+    let snap = m.gate_snapshot(t0);
+    assert!(snap.peers.contains_key(&p));
+    assert!(
+        snap.ips
+            .contains_key(&"10.0.0.1".parse::<IpAddr>().unwrap())
+    );
+}
