@@ -579,3 +579,33 @@ fn a_plain_disconnect_stops_our_dials_only_and_churn_refuses_the_peer() {
             .contains_key(&"10.0.0.1".parse::<IpAddr>().unwrap())
     );
 }
+
+#[test]
+fn the_heartbeat_counts_peers_by_state_and_the_time_to_target() {
+    let t0 = Instant::now();
+    let mut m = pm(cfg(2), t0);
+    let (a, b, c) = (peer(), peer(), peer());
+    admit(&mut m, a, 1, Direction::Outbound, t0);
+    m.on_connected(b, Direction::Inbound, &addr(2), t0);
+    m.add_candidate(c, vec![addr(3)], t0);
+    assert_eq!(m.metrics().seconds_to_target(), 0.0, "not there yet");
+    m.on_status(b, status(DIGEST), t0 + Duration::from_millis(1500));
+    assert!((m.metrics().seconds_to_target() - 1.5).abs() < 1e-9);
+    m.tick(t0 + Duration::from_secs(2));
+    drain(&mut m);
+    let metrics = m.metrics();
+    assert_eq!(metrics.peers_in_state("connected_accepted"), 2);
+    assert_eq!(metrics.peers_in_state("disconnected"), 1);
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains("peer_manager_peers_by_direction{direction=\"inbound\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("peer_manager_peers_by_score{bucket=\"zero\"} 2"),
+        "{text}"
+    );
+}
