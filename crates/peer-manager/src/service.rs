@@ -26,6 +26,7 @@ use plexus_eth::ssz::Encode;
 use plexus_eth::{StatusV1, StatusV2};
 use plexus_gossipsub::Gossipsub;
 use plexus_host::{DialRanker, Host, HostEvent};
+use plexus_identify::IdentifyEvent;
 use plexus_multiaddr::{Multiaddr, Protocol as Proto};
 use plexus_reqresp::{
     MetaData, Protocol, ReqRespEvent, ReqRespHandle, Request, RespondError, Responder,
@@ -74,6 +75,7 @@ enum Done {
 /// Builds the peer manager: its gater and ranker go into the host's config, its
 /// responder wraps the client's for Req/Resp, then [`PeerManagerBuilder::start`] runs it.
 pub struct PeerManagerBuilder {
+    identify: Option<broadcast::Receiver<IdentifyEvent>>,
     cfg: PeerManagerConfig,
     metrics: PeerManagerMetrics,
     gate: PeerManagerGate,
@@ -113,6 +115,7 @@ impl PeerManagerBuilder {
         let gate = PeerManagerGate::new(metrics.clone(), app);
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         Ok(PeerManagerBuilder {
+            identify: None,
             cfg,
             metrics,
             gate,
@@ -148,6 +151,13 @@ impl PeerManagerBuilder {
         })
     }
 
+    /// Take each peer's agent version (and identify failures' blame) from the identify
+    /// service's events.
+    pub fn with_identify(mut self, events: broadcast::Receiver<IdentifyEvent>) -> Self {
+        self.identify = Some(events);
+        self
+    }
+
     /// Start the peer manager on `host` (whose gater and ranker must be ours), with `rr`
     /// for Status, Goodbye, ping and MetaData, and `gossip` for the mesh hook.
     ///
@@ -169,6 +179,7 @@ impl PeerManagerBuilder {
             pm: PeerManager::new(self.cfg, self.metrics.clone(), Instant::now()),
             host_events: host.events(),
             rr_events: rr.events(),
+            identify: self.identify,
             host,
             rr,
             gossip,
@@ -365,7 +376,18 @@ struct Driver {
     status: StatusFn,
     host_events: broadcast::Receiver<HostEvent>,
     rr_events: broadcast::Receiver<ReqRespEvent>,
+    identify: Option<broadcast::Receiver<IdentifyEvent>>,
     done_tx: mpsc::Sender<Done>,
+}
+
+/// The next identify event, or never without an identify service.
+async fn next_identify(
+    rx: &mut Option<broadcast::Receiver<IdentifyEvent>>,
+) -> Result<IdentifyEvent, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Driver {
@@ -399,6 +421,18 @@ impl Driver {
                         tracing::warn!(missed = n, "peer manager lagged behind req/resp events");
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
+                },
+                ev = next_identify(&mut self.identify) => match ev {
+                    Ok(IdentifyEvent::Received { peer, info, .. }) => {
+                        if let Some(agent) = info.agent_version {
+                            self.pm.set_agent(&peer, agent);
+                        }
+                    }
+                    Ok(IdentifyEvent::Failed { peer, blame, .. }) => {
+                        self.pm.on_blame(peer, blame, ReportSource::Transport, Instant::now());
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => self.identify = None,
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     self.pm.tick(Instant::now());

@@ -127,6 +127,7 @@ impl Responder for Chain {
 }
 
 struct Node {
+    _identify: Option<plexus_identify::IdentifyHandle>,
     host: Host,
     rr: ReqRespHandle,
     pm: Option<PeerManagerHandle>,
@@ -227,12 +228,25 @@ async fn node(o: Opts) -> Node {
     } else {
         (None, None)
     };
+    // Identify feeds the agent version to the peer manager (peer-managed nodes only).
+    let identify = builder.as_ref().map(|_| {
+        plexus_identify::IdentifyService::spawn(host.clone(), Default::default()).unwrap()
+    });
     let pm = builder.map(|b| {
-        let h = b.start(host.clone(), rr.clone(), gossip.clone()).unwrap();
+        let h = b
+            .with_identify(
+                identify
+                    .as_ref()
+                    .expect("spawned with the builder")
+                    .events(),
+            )
+            .start(host.clone(), rr.clone(), gossip.clone())
+            .unwrap();
         h.set_fork_digests(vec![digest]);
         h
     });
     Node {
+        _identify: identify,
         host,
         rr,
         pm,
@@ -271,9 +285,10 @@ fn handshakes_in(h: &Host) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_sending_bad_responses_is_banned_and_its_reconnects_cost_no_handshake() {
     let mut cfg = fast(10);
-    cfg.ban_duration = Duration::from_secs(3);
-    cfg.goodbye_backoff = GoodbyeBackoffs::all(Duration::from_secs(3));
-    cfg.reconnect_backoff = Duration::from_secs(3);
+    // Long enough for the storm below on a loaded 2-core machine, short enough to wait out.
+    cfg.ban_duration = Duration::from_secs(8);
+    cfg.goodbye_backoff = GoodbyeBackoffs::all(Duration::from_secs(8));
+    cfg.reconnect_backoff = Duration::from_secs(8);
     let victim = node(Opts {
         pm: Some(cfg),
         ..Opts::default()
@@ -312,8 +327,8 @@ async fn a_peer_sending_bad_responses_is_banned_and_its_reconnects_cost_no_hands
     }
     assert_eq!(errors, 6, "six junk responses");
     eventually("banned", 5, async || victim.pm().metrics().bans() == 1).await;
-    eventually("disconnected", 5, async || {
-        victim.host.connection(&bad.id()).is_none()
+    eventually("disconnected, on both sides", 5, async || {
+        victim.host.connection(&bad.id()).is_none() && bad.host.connection(&victim.id()).is_none()
     })
     .await;
     assert_eq!(
@@ -353,8 +368,7 @@ async fn a_peer_sending_bad_responses_is_banned_and_its_reconnects_cost_no_hands
     );
 
     // After the ban the peer may come back.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    eventually("reconnect after the ban", 10, async || {
+    eventually("reconnect after the ban", 20, async || {
         bad.host.connect(vec![victim.addr()]).await.is_ok()
     })
     .await;
@@ -495,6 +509,13 @@ async fn two_nodes_dialing_each_other_end_with_one_connection_and_no_churn() {
         }
     }
     assert_eq!((connected, disconnected), (1, 0));
+    // Identify told A's peer manager B's agent.
+    eventually("agent known", 5, async || {
+        a.pm().peers().await.iter().any(|(p, i)| {
+            *p == b.id() && i.agent.as_deref().is_some_and(|x| x.starts_with("plexus/"))
+        })
+    })
+    .await;
     assert_eq!(
         a.pm().metrics().goodbyes_sent(GoodbyeReason::TooManyPeers),
         0
