@@ -131,6 +131,10 @@ pub struct Config {
     pub prune_backoff: Duration,
     /// Backoff after we leave a topic. Default 10 s.
     pub unsubscribe_backoff: Duration,
+    /// Backoff in the PRUNE that answers a GRAFT from a peer not yet accepted (its Status
+    /// handshake still running), and kept on our side too: the mesh forms this long after
+    /// acceptance instead of after `prune_backoff`. Default 10 s.
+    pub unaccepted_prune_backoff: Duration,
     /// Largest backoff accepted from a PRUNE; larger values are clamped (remote durations
     /// once overflowed timers elsewhere). Default 1 h.
     pub max_prune_backoff: Duration,
@@ -233,6 +237,7 @@ impl Default for Config {
             seen_ttl: Duration::from_secs(768),
             max_seen_messages: 1 << 20,
             prune_backoff: Duration::from_secs(60),
+            unaccepted_prune_backoff: Duration::from_secs(10),
             unsubscribe_backoff: Duration::from_secs(10),
             max_prune_backoff: Duration::from_secs(3600),
             backoff_slack: heartbeat,

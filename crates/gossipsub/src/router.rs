@@ -1336,9 +1336,14 @@ impl Router {
         };
         let inbound = p.conn.direction == Direction::Inbound;
         if !p.accepted {
+            // Most often its Status handshake with us is still running: a short backoff,
+            // on both sides, so the mesh forms soon after we accept it (a full
+            // `prune_backoff` would keep the two apart for a minute).
             self.stats.graft_not_accepted += 1;
             tracing::debug!(reason = "not accepted", "graft refused");
-            self.queue_prune(from, &topic, self.cfg.prune_backoff, false, now);
+            let backoff = self.cfg.unaccepted_prune_backoff;
+            self.set_backoff(&topic, from, backoff, now);
+            self.queue_prune(from, &topic, backoff, false, now);
             return;
         }
         if self.in_backoff(&topic, &from, now) {
