@@ -130,6 +130,52 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: EthCommand,
     },
+    /// Run a local beacon network on the real stack (every node a full host with gossip,
+    /// Req/Resp and a peer manager) and print a report: latency, reach, duplicates, bytes,
+    /// CPU and memory per node, and what the peer managers did. Exits 1 unless every honest
+    /// node received every message and every scripted event went as it should.
+    Devnet(DevnetArgs),
+}
+
+/// `plexus devnet` options.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DevnetArgs {
+    /// Nodes in the network (the scripted events need at least 8).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    pub(crate) nodes: u64,
+    /// Slots to simulate.
+    #[arg(long, default_value_t = 12)]
+    pub(crate) slots: u64,
+    /// Milliseconds per slot (traffic scales with it).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) slot_ms: u64,
+    /// Peers each node's peer manager aims for.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) target_peers: usize,
+    /// Seed for block sizes and message contents.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Write report.html and report.json into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) report: Option<PathBuf>,
+    /// Addresses of nodes in another devnet process (`/ip4/…/tcp/…/p2p/…`), dialed too.
+    #[arg(long, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    pub(crate) bootstrap: Vec<Multiaddr>,
+    /// No late joiner.
+    #[arg(long)]
+    pub(crate) no_late_joiner: bool,
+    /// No misbehaving node.
+    #[arg(long)]
+    pub(crate) no_misbehaving: bool,
+    /// No node on another fork.
+    #[arg(long)]
+    pub(crate) no_wrong_fork: bool,
+    /// No node that leaves and comes back.
+    #[arg(long)]
+    pub(crate) no_rejoin: bool,
+    /// Set from the global --metrics: every node's metrics (labelled `node`) are served there.
+    #[arg(skip)]
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 /// `plexus eth` commands.

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod devnet;
 mod eth;
 mod gossip;
 mod metrics;
@@ -156,6 +157,11 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
             );
             return Ok(());
         }
+        Command::Devnet(args) => {
+            let mut args = args.clone();
+            args.metrics = g.metrics;
+            return devnet::run(&args, out).await;
+        }
         Command::PeerId => {
             let peer = key.public().to_peer_id();
             out.event(
@@ -292,7 +298,7 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
             download,
         } => perf(&host, addr, *upload, *download, g.timeout(), out).await,
         Command::Eth { command } => eth::run(&host, command, g.timeout(), out).await,
-        Command::Keygen { .. } | Command::PeerId => Ok(()),
+        Command::Keygen { .. } | Command::PeerId | Command::Devnet(_) => Ok(()),
     };
     host.shutdown().await;
     result

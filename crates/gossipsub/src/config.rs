@@ -138,8 +138,9 @@ pub struct Config {
     /// Largest backoff accepted from a PRUNE; larger values are clamped (remote durations
     /// once overflowed timers elsewhere). Default 1 h.
     pub max_prune_backoff: Duration,
-    /// Slack added to backoff expiry so we never re-graft a heartbeat early. Default one
-    /// heartbeat.
+    /// Slack added to a backoff before we graft the peer ourselves, so we never re-graft a
+    /// heartbeat early. A GRAFT from the peer is checked against the backoff alone.
+    /// Default one heartbeat.
     pub backoff_slack: Duration,
     /// A GRAFT this soon after our PRUNE draws an extra behaviour penalty. Default 10 s.
     pub graft_flood_threshold: Duration,

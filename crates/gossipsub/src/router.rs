@@ -384,12 +384,23 @@ impl Router {
         self.score.as_ref().map_or(0.0, |s| s.score(peer, now))
     }
 
-    /// Whether the peer is in backoff for `topic`.
+    /// Whether the peer is in backoff for `topic` (a GRAFT from it now is refused and
+    /// penalised). We graft it ourselves only `backoff_slack` later.
     pub fn in_backoff(&self, topic: &TopicHash, peer: &PeerId, now: Instant) -> bool {
         self.backoff
             .get(topic)
             .and_then(|b| b.get(peer))
             .is_some_and(|until| *until > now)
+    }
+
+    /// Whether our own GRAFT to the peer must still wait: its backoff plus the slack. The
+    /// slack applies to our grafts only: applied to its grafts too, a peer that re-grafts
+    /// the moment the backoff we sent it ends would be refused and penalised.
+    fn graft_waits(&self, topic: &TopicHash, peer: &PeerId, now: Instant) -> bool {
+        self.backoff
+            .get(topic)
+            .and_then(|b| b.get(peer))
+            .is_some_and(|until| *until + self.cfg.backoff_slack > now)
     }
 
     /// The version negotiated with the peer, once our stream to it is up.
@@ -579,6 +590,16 @@ impl Router {
         p.pending_mandatory = true;
         self.dirty.insert(peer);
         self.flush(now);
+    }
+
+    /// Our outbound stream to the peer failed while the connection stays up (for example it
+    /// was opened on the connection the simultaneous-dial rule closed): nothing is sent to
+    /// it until [`Router::outbound_ready`] again, which re-announces our subscriptions. Its
+    /// subscriptions, mesh places, acceptance and score are kept.
+    pub fn outbound_lost(&mut self, peer: &PeerId) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.version = None;
+        }
     }
 
     /// The peer is gone: it leaves every mesh and fanout; its score is retained for
@@ -1689,8 +1710,10 @@ impl Router {
     }
 
     fn expire_backoffs(&mut self, now: Instant) {
+        // Kept until our own grafts may resume (the slack past the backoff).
+        let slack = self.cfg.backoff_slack;
         for b in self.backoff.values_mut() {
-            b.retain(|_, until| *until > now);
+            b.retain(|_, until| *until + slack > now);
         }
         self.backoff.retain(|_, b| !b.is_empty());
     }
@@ -1758,7 +1781,7 @@ impl Router {
     fn can_graft(&self, topic: &TopicHash, p: &PeerId, now: Instant) -> bool {
         self.sendable(p)
             && self.peers.get(p).is_some_and(|s| s.topics.contains(topic))
-            && !self.in_backoff(topic, p, now)
+            && !self.graft_waits(topic, p, now)
             && self.peer_score(p, now) >= 0.0
     }
 
@@ -1832,7 +1855,7 @@ impl Router {
     }
 
     fn set_backoff(&mut self, topic: &TopicHash, p: PeerId, backoff: Duration, now: Instant) {
-        let until = now + backoff + self.cfg.backoff_slack;
+        let until = now + backoff;
         let entry = self
             .backoff
             .entry(topic.clone())

@@ -356,6 +356,8 @@ struct Driver {
 
 /// Times an outbound stream is reopened after it failed while the connection stayed up.
 const MAX_REOPENS: u8 = 3;
+/// Pause before retrying a stream that could not be opened on a live connection.
+const REOPEN_DELAY: Duration = Duration::from_millis(200);
 
 fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
@@ -518,6 +520,9 @@ impl Driver {
             Input::Opened(peer, Err(e)) => {
                 self.opening.remove(&peer);
                 tracing::debug!(%peer, error = %e, "no gossipsub stream to peer");
+                // Still connected (the stream may have gone to a connection that was
+                // being replaced): try again shortly, a few times.
+                self.reopen(peer, REOPEN_DELAY);
             }
             Input::WriterIdle(peer) => {
                 self.router.frame_written(&peer, now);
@@ -532,14 +537,13 @@ impl Driver {
             Input::WriterFailed(peer) => {
                 tracing::debug!(%peer, "gossipsub outbound stream failed");
                 self.drop_writer(&peer);
-                self.router.remove_peer(&peer, now);
-                // Still connected: open a new stream (a few times, not forever).
-                let n = self.reopens.entry(peer).or_insert(0);
-                if *n < MAX_REOPENS {
-                    *n += 1;
-                    if let Some(info) = self.host.connection(&peer) {
-                        self.connected(info);
-                    }
+                // Still connected: keep what the router knows of the peer (its
+                // subscriptions come on its own stream, which may be fine; its acceptance
+                // came from the application) and open a new stream, a few times.
+                if self.host.connection(&peer).is_some() && self.reopen(peer, Duration::ZERO) {
+                    self.router.outbound_lost(&peer);
+                } else {
+                    self.router.remove_peer(&peer, now);
                 }
             }
         }
@@ -556,12 +560,35 @@ impl Driver {
             },
             now,
         );
+        self.open_stream(peer, Duration::ZERO);
+    }
+
+    /// Open another outbound stream to a still-connected peer after `delay`, unless
+    /// [`MAX_REOPENS`] were used; false when given up.
+    fn reopen(&mut self, peer: PeerId, delay: Duration) -> bool {
+        if self.host.connection(&peer).is_none() {
+            return false;
+        }
+        let n = self.reopens.entry(peer).or_insert(0);
+        if *n >= MAX_REOPENS {
+            return false;
+        }
+        *n += 1;
+        self.open_stream(peer, delay);
+        true
+    }
+
+    /// Open our outbound stream to `peer` (after `delay`), unless one is open or opening.
+    fn open_stream(&mut self, peer: PeerId, delay: Duration) {
         if self.writers.contains_key(&peer) || !self.opening.insert(peer) {
             return;
         }
         let host = self.host.clone();
         let tx = self.input_tx.clone();
         tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let protocols: Vec<&str> = Version::ALL.iter().map(|v| v.protocol()).collect();
             let res = match host.new_stream(peer, &protocols).await {
                 Ok((p, s)) => match Version::from_protocol(&p) {
