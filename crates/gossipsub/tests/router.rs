@@ -1194,14 +1194,22 @@ fn a_graft_refused_before_acceptance_backs_off_briefly_then_the_mesh_forms() {
     );
     let prunes = prunes_in(&h.sent(peers[0]));
     assert_eq!(prunes.len(), 1);
-    assert_eq!(prunes[0].backoff, Some(10), "unaccepted_prune_backoff, not 60 s");
+    assert_eq!(
+        prunes[0].backoff,
+        Some(10),
+        "unaccepted_prune_backoff, not 60 s"
+    );
     h.r.set_accepted(peers[0], true, h.now);
     // We keep the same backoff: no GRAFT it would refuse (and penalise us for).
     h.advance(Duration::from_secs(9));
     assert!(h.r.mesh_peers(&topic()).is_empty());
     // The backoff ends (plus the usual slack) and the next heartbeat grafts it.
     h.advance(Duration::from_secs(1) + Config::default().backoff_slack + Duration::from_secs(1));
-    assert_eq!(h.r.mesh_peers(&topic()), vec![peers[0]], "meshed after ~10 s, not 60 s");
+    assert_eq!(
+        h.r.mesh_peers(&topic()),
+        vec![peers[0]],
+        "meshed after ~10 s, not 60 s"
+    );
 }
 
 // ----- heartbeat -----
