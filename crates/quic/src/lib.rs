@@ -52,6 +52,13 @@ pub struct QuicConfig {
     /// Bidirectional streams the remote may have open at once; more are held back by QUIC's
     /// own stream credit (never reset). Default 256.
     pub max_concurrent_bidi_streams: u32,
+    /// Bidirectional streams the remote may open at first (clamped to
+    /// `1..=max_concurrent_bidi_streams`). quinn keeps a table entry for every stream the remote
+    /// may open, so granting all 256 up front costs an idle connection about 21 KiB; instead the
+    /// credit starts here and doubles, up to `max_concurrent_bidi_streams`, whenever the inbound
+    /// streams open on our side reach half of it (quinn sends the new `MAX_STREAMS` at once).
+    /// Default 8.
+    pub initial_concurrent_bidi_streams: u32,
     /// Bytes one stream may have in flight towards us. Default 10 MB (the bandwidth-delay
     /// product of 1 Gbit/s at 80 ms).
     pub stream_receive_window: u32,
@@ -64,6 +71,11 @@ pub struct QuicConfig {
     pub retry_above_pending: usize,
     /// Path MTU discovery. Default on.
     pub mtu_discovery: bool,
+    /// Address validation tokens (RFC 9000 §8.1.3): as a server, send two NEW_TOKEN tokens on
+    /// each connection; as a client, keep the ones servers send and present them on the next
+    /// dial. Default off: libp2p has no 0-RTT for them to speed up, and every dial uses the same
+    /// server name, so a kept token would be presented to whichever peer is dialed next.
+    pub validation_tokens: bool,
 }
 
 impl Default for QuicConfig {
@@ -73,10 +85,12 @@ impl Default for QuicConfig {
             max_idle_timeout: Duration::from_secs(10),
             keep_alive_interval: Duration::from_secs(5),
             max_concurrent_bidi_streams: 256,
+            initial_concurrent_bidi_streams: 8,
             stream_receive_window: 10_000_000,
             receive_window: 15_000_000,
             retry_above_pending: 64,
             mtu_discovery: true,
+            validation_tokens: false,
         }
     }
 }
@@ -136,6 +150,14 @@ pub fn socket_addr(addr: &Multiaddr) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, *port))
 }
 
+/// The bidirectional stream credit a connection starts with.
+fn initial_bidi_credit(cfg: &QuicConfig) -> u32 {
+    match cfg.max_concurrent_bidi_streams {
+        0 => 0,
+        max => cfg.initial_concurrent_bidi_streams.clamp(1, max),
+    }
+}
+
 /// The multiaddr of a UDP socket address, with `/quic-v1`.
 pub fn multiaddr(sa: SocketAddr) -> Multiaddr {
     let ip = match sa.ip() {
@@ -152,7 +174,7 @@ impl QuicTransport {
     /// A transport for `keypair` (the host identity: the TLS certificate carries it).
     pub fn new(keypair: &Keypair, cfg: QuicConfig) -> QuicTransport {
         let mut t = quinn::TransportConfig::default();
-        t.max_concurrent_bidi_streams(cfg.max_concurrent_bidi_streams.into())
+        t.max_concurrent_bidi_streams(initial_bidi_credit(&cfg).into())
             .max_concurrent_uni_streams(0u32.into())
             .stream_receive_window(cfg.stream_receive_window.into())
             .receive_window(cfg.receive_window.into())
@@ -197,6 +219,11 @@ impl Shared {
         sc.transport_config(self.transport.clone());
         // Never migrate: a peer's address is what the gate judged.
         sc.migration(false);
+        if !self.cfg.validation_tokens {
+            let mut tokens = quinn::ValidationTokenConfig::default();
+            tokens.sent(0).log(Arc::new(quinn::NoneTokenLog));
+            sc.validation_token_config(tokens);
+        }
         Ok(sc)
     }
 
@@ -205,6 +232,9 @@ impl Shared {
             .map_err(|e| TransportError::Io(io::Error::other(e)))?;
         let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
         cc.transport_config(self.transport.clone());
+        if !self.cfg.validation_tokens {
+            cc.token_store(Arc::new(quinn::NoneTokenStore));
+        }
         Ok(cc)
     }
 
@@ -278,7 +308,11 @@ fn handshake_error(e: quinn::ConnectionError) -> TransportError {
     }
 }
 
-fn ready(conn: quinn::Connection, local_addr: Multiaddr) -> Result<TransportConn, TransportError> {
+fn ready(
+    conn: quinn::Connection,
+    local_addr: Multiaddr,
+    cfg: &QuicConfig,
+) -> Result<TransportConn, TransportError> {
     let (peer, public_key) = match remote_identity(&conn) {
         Ok(x) => x,
         Err(e) => {
@@ -290,7 +324,7 @@ fn ready(conn: quinn::Connection, local_addr: Multiaddr) -> Result<TransportConn
     Ok(TransportConn::Ready(Box::new(ReadyConn {
         peer,
         public_key,
-        muxer: Box::new(QuicConn::new(conn)),
+        muxer: Box::new(QuicConn::new(conn, cfg)),
         security: SECURITY,
         muxer_name: MUXER,
         local_addr,
@@ -323,7 +357,7 @@ impl Transport for QuicTransport {
                 .local_addr()
                 .map(multiaddr)
                 .unwrap_or_else(|_| Multiaddr::empty());
-            ready(conn, local)
+            ready(conn, local, &shared.cfg)
         })
     }
 
@@ -445,7 +479,7 @@ impl PendingInbound for QuicPending {
                 .await
                 .map_err(|_| TransportError::Timeout("the QUIC handshake"))?
                 .map_err(handshake_error)?;
-            ready(conn, local)
+            ready(conn, local, &shared.cfg)
         })
     }
 
@@ -458,18 +492,34 @@ impl PendingInbound for QuicPending {
 /// A QUIC connection as a [`MuxedConn`].
 struct QuicConn {
     conn: quinn::Connection,
+    /// Stream handles alive, both directions.
     open: Arc<AtomicUsize>,
+    /// Inbound stream handles alive.
+    inbound: Arc<AtomicUsize>,
+    /// The bidirectional stream credit granted to the remote now (see
+    /// [`QuicConfig::initial_concurrent_bidi_streams`]); only ever raised, under this lock so
+    /// that two raises cannot reach quinn out of order.
+    bidi_credit: Mutex<u32>,
+    max_bidi_credit: u32,
 }
 
 impl QuicConn {
-    fn new(conn: quinn::Connection) -> QuicConn {
+    fn new(conn: quinn::Connection, cfg: &QuicConfig) -> QuicConn {
         QuicConn {
             conn,
             open: Arc::new(AtomicUsize::new(0)),
+            inbound: Arc::new(AtomicUsize::new(0)),
+            bidi_credit: Mutex::new(initial_bidi_credit(cfg)),
+            max_bidi_credit: cfg.max_concurrent_bidi_streams,
         }
     }
 
-    fn stream(&self, send: quinn::SendStream, recv: quinn::RecvStream) -> BoxStream {
+    fn stream(
+        &self,
+        send: quinn::SendStream,
+        recv: quinn::RecvStream,
+        inbound: Option<OpenGuard>,
+    ) -> BoxStream {
         self.open.fetch_add(1, Ordering::Relaxed);
         Box::new(QuicStream {
             send,
@@ -477,7 +527,21 @@ impl QuicConn {
             finished: false,
             read_eof: false,
             _open: OpenGuard(self.open.clone()),
+            _inbound: inbound,
         })
+    }
+
+    /// Count an accepted inbound stream; when the inbound streams held reach half of the
+    /// credit, double the credit (up to the maximum) before the remote runs out.
+    fn accepted(&self) -> OpenGuard {
+        let held = self.inbound.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut credit = lock(&self.bidi_credit);
+        if *credit < self.max_bidi_credit && held.saturating_mul(2) >= *credit as usize {
+            let raised = credit.saturating_mul(2).min(self.max_bidi_credit);
+            self.conn.set_max_concurrent_bi_streams(raised.into());
+            *credit = raised;
+        }
+        OpenGuard(self.inbound.clone())
     }
 }
 
@@ -502,14 +566,15 @@ impl MuxedConn for QuicConn {
     fn open(&self) -> BoxFut<'_, Result<BoxStream, MuxError>> {
         Box::pin(async move {
             let (send, recv) = self.conn.open_bi().await.map_err(mux_error)?;
-            Ok(self.stream(send, recv))
+            Ok(self.stream(send, recv, None))
         })
     }
 
     fn accept(&self) -> BoxFut<'_, Result<BoxStream, MuxError>> {
         Box::pin(async move {
             let (send, recv) = self.conn.accept_bi().await.map_err(mux_error)?;
-            Ok(self.stream(send, recv))
+            let inbound = self.accepted();
+            Ok(self.stream(send, recv, Some(inbound)))
         })
     }
 
@@ -559,6 +624,8 @@ struct QuicStream {
     read_eof: bool,
     /// Counts the stream in [`MuxStats::open_streams`] while alive.
     _open: OpenGuard,
+    /// Counts an inbound stream towards raising the stream credit while alive.
+    _inbound: Option<OpenGuard>,
 }
 
 impl AsyncRead for QuicStream {

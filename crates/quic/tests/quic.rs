@@ -1,6 +1,7 @@
 //! Two plexus QUIC transports over loopback UDP: authenticated connections both ways,
 //! byte-exact streams with half-close from each side, the dialed peer checked in the TLS
-//! handshake, refusal before any crypto, the stream limit held by QUIC's credit.
+//! handshake, refusal before any crypto, the stream limit held by QUIC's credit (which starts
+//! small and grows to the limit).
 
 use std::time::Duration;
 
@@ -191,6 +192,48 @@ async fn streams_beyond_the_limit_wait_for_credit_instead_of_being_reset() {
     .await
     .expect("credit returned");
     assert!(fifth.is_ok());
+}
+
+#[tokio::test]
+async fn stream_credit_starts_small_and_grows_to_the_limit_as_streams_are_held() {
+    let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let cfg = QuicConfig {
+        initial_concurrent_bidi_streams: 2,
+        max_concurrent_bidi_streams: 8,
+        ..QuicConfig::default()
+    };
+    let (_tb, mut lb) = listening(&kb, cfg.clone()).await;
+    let ta = QuicTransport::new(&ka, cfg);
+    let dial = tokio::spawn(ta.dial(lb.local_addr().clone()));
+    let inbound = ready(lb.accept().await.unwrap().finish().await.unwrap());
+    let outbound = ready(dial.await.unwrap().unwrap());
+    // The listener accepts and holds every stream.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok(mut s) = inbound.muxer.accept().await {
+            let mut one = [0u8; 1];
+            s.read_exact(&mut one).await.unwrap();
+            held.push(s);
+        }
+        held.len()
+    });
+    // Credit starts at 2 and doubles as held streams reach half of it: all 8 open.
+    let mut open = Vec::new();
+    for i in 0..8 {
+        let mut s = tokio::time::timeout(WAIT, outbound.muxer.open())
+            .await
+            .unwrap_or_else(|_| panic!("stream {i} got credit"))
+            .unwrap();
+        s.write_all(b"x").await.unwrap();
+        s.flush().await.unwrap();
+        open.push(s);
+    }
+    // Never beyond the limit.
+    let ninth = tokio::time::timeout(Duration::from_millis(400), outbound.muxer.open()).await;
+    assert!(ninth.is_err(), "the ninth stream waits for credit");
+    drop(open);
+    outbound.muxer.close().await;
+    assert_eq!(holder.await.unwrap(), 8);
 }
 
 #[tokio::test]
