@@ -150,7 +150,7 @@ pub(crate) struct DevnetArgs {
     #[arg(long, default_value_t = 1000)]
     pub(crate) slot_ms: u64,
     /// Peers each node's peer manager aims for.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 12)]
     pub(crate) target_peers: usize,
     /// Seed for block sizes and message contents.
     #[arg(long, default_value_t = 1)]

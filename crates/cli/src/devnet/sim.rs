@@ -449,9 +449,13 @@ async fn start_node(
             Arc::new(plexus_peer_manager_status_only(chain, ours)) as Arc<dyn Responder>
         }
     };
+    // MetaData advertises the node's attestation subnet, so peer managers keep (and
+    // prefer) peers that cover the subnets they need.
+    let mut attnets = BitVector::new();
+    let _ = attnets.set(idx % ATT_SUBNETS as usize, true);
     let md = MetaDataV3 {
         seq_number: 1,
-        attnets: BitVector::new(),
+        attnets,
         syncnets: BitVector::new(),
         custody_group_count: 4,
     };
@@ -480,6 +484,10 @@ async fn start_node(
                 .start(host.clone(), rr.clone(), Some(gossip.gossipsub().clone()))
                 .map_err(|e| fail("peer manager", e.to_string()))?;
             h.set_fork_digests(vec![schedule.digest_at(0)]);
+            h.set_needs(plexus_peer_manager::SubnetNeeds {
+                attnets: 1 << (idx as u64 % ATT_SUBNETS),
+                ..Default::default()
+            });
             Some(h)
         }
         None => None,
