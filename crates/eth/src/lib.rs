@@ -13,12 +13,16 @@
 //! - **Req/Resp SSZ containers** ([`StatusV2`], [`MetaDataV3`], the requests, …): derived with
 //!   `ethereum_ssz`, with encoded-length bounds ([`SszBounds`]) and checks against the config's
 //!   request limits ([`RequestLimits`]).
+//! - **PeerDAS custody** ([`node_id`], [`custody_groups`], [`custody_columns`]): a peer's discv5
+//!   node id from its secp256k1 key and the data columns it custodies (Fulu `get_custody_groups`,
+//!   `compute_columns_for_custody_group`).
 //!
 //! What is to blame for each error is stated on its type: configs are local input; topics,
 //! gossip payloads and requests come from a peer.
 #![forbid(unsafe_code)]
 
 mod config;
+mod custody;
 mod fork;
 mod gossip;
 mod reqresp;
@@ -31,6 +35,10 @@ pub use config::{
     MAX_BLOB_COMMITMENTS_PER_BLOCK, MAX_CONCURRENT_REQUESTS, MAX_MAX_PAYLOAD_SIZE,
     MAX_REQUEST_LIGHT_CLIENT_UPDATES, NUMBER_OF_COLUMNS, Network, Preset,
     SYNC_COMMITTEE_SUBNET_COUNT,
+};
+pub use custody::{
+    NUMBER_OF_CUSTODY_GROUPS, columns_for_custody_group, custody_columns, custody_groups, node_id,
+    node_id_of_peer, peer_custody_columns,
 };
 pub use fork::{
     DigestEntry, EnrForkId, ForkSchedule, compute_fork_data_root, compute_fork_digest,

@@ -87,6 +87,10 @@ pub struct PeerMetadata {
     pub syncnets: u8,
     /// Custody group count (0 before Fulu).
     pub custody_group_count: u64,
+    /// The data columns it custodies, bit i = column i (of 128): set by the peer manager
+    /// on receipt from the peer's node id and `custody_group_count` (the spec's
+    /// `get_custody_groups`); empty for peers without a secp256k1 key.
+    pub custody_columns: u128,
 }
 
 /// The subnets we need peers on (the client sets them from its duties).
@@ -96,32 +100,32 @@ pub struct SubnetNeeds {
     pub attnets: u64,
     /// Sync committee subnets, bit i = subnet i.
     pub syncnets: u8,
-    /// Peers custodying at least this many groups count as covering our custody need
-    /// (0: no custody need).
-    pub min_custody_groups: u64,
+    /// Data columns we need peers custodying (our custody and sampling columns), bit i =
+    /// column i.
+    pub columns: u128,
 }
+
+/// Indices of needs in the coverage table: attestation subnets 0..64, sync committee
+/// subnets 64..68, columns 68..196.
+const NEED_IDS: usize = 64 + 4 + 128;
 
 impl SubnetNeeds {
     /// How many of our needed subnets `m` covers.
     fn covered(&self, m: &PeerMetadata) -> u32 {
         (self.attnets & m.attnets).count_ones()
             + (self.syncnets & m.syncnets).count_ones()
-            + u32::from(
-                self.min_custody_groups > 0 && m.custody_group_count >= self.min_custody_groups,
-            )
+            + (self.columns & m.custody_columns).count_ones()
     }
 
-    /// The needed subnets `m` covers, as indices: attestation 0..64, sync 64..68,
-    /// custody 68.
+    /// The needs `m` covers, as indices (see [`NEED_IDS`]).
     fn covered_ids(&self, m: &PeerMetadata) -> impl Iterator<Item = usize> + use<> {
         let att = self.attnets & m.attnets;
         let sync = self.syncnets & m.syncnets;
-        let custody =
-            self.min_custody_groups > 0 && m.custody_group_count >= self.min_custody_groups;
+        let cols = self.columns & m.custody_columns;
         (0..64)
             .filter(move |i| att >> i & 1 == 1)
             .chain((0..4).filter(move |i| sync >> i & 1 == 1).map(|i| 64 + i))
-            .chain(custody.then_some(68))
+            .chain((0..128).filter(move |i| cols >> i & 1 == 1).map(|i| 68 + i))
     }
 }
 
@@ -758,9 +762,15 @@ impl PeerManager {
         }
     }
 
-    /// The peer's MetaData arrived.
+    /// The peer's MetaData arrived. Its custody columns are derived here from its node id.
     pub fn on_metadata(&mut self, peer: &PeerId, md: PeerMetadata) {
         if let Some(e) = self.peers.get_mut(peer) {
+            let mut md = md;
+            md.custody_columns = plexus_eth::peer_custody_columns(peer, md.custody_group_count)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| *c < 128)
+                .fold(0u128, |acc, c| acc | 1u128 << c);
             e.metadata = Some(md);
         }
     }
@@ -935,7 +945,7 @@ impl PeerManager {
         let mut excess = accepted.len() - target;
         let min_out = self.cfg.min_outbound();
         let mut outbound = self.live_count(Some(Direction::Outbound));
-        let mut coverage = [0usize; 69];
+        let mut coverage = [0usize; NEED_IDS];
         for id in &accepted {
             if let Some(m) = self.peers[id].metadata {
                 for s in self.needs.covered_ids(&m) {

@@ -303,13 +303,14 @@ fn peer_metadata(m: &MetaData) -> PeerMetadata {
             seq_number: m.seq_number,
             attnets: bits(&m.attnets.iter().collect::<Vec<_>>()),
             syncnets: bits(&m.syncnets.iter().collect::<Vec<_>>()) as u8,
-            custody_group_count: 0,
+            ..PeerMetadata::default()
         },
         MetaData::V3(m) => PeerMetadata {
             seq_number: m.seq_number,
             attnets: bits(&m.attnets.iter().collect::<Vec<_>>()),
             syncnets: bits(&m.syncnets.iter().collect::<Vec<_>>()) as u8,
             custody_group_count: m.custody_group_count,
+            custody_columns: 0,
         },
     }
 }

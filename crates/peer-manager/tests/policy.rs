@@ -609,3 +609,54 @@ fn the_heartbeat_counts_peers_by_state_and_the_time_to_target() {
         "{text}"
     );
 }
+
+#[test]
+fn pruning_keeps_the_peer_custodying_a_needed_column() {
+    let t0 = Instant::now();
+    let mut c = cfg(1);
+    c.min_outbound_factor = 0.0;
+    let mut m = pm(c, t0);
+    // Two secp256k1 peers (their node ids decide their custody columns).
+    let a = Keypair::generate_secp256k1().public().to_peer_id();
+    let b = Keypair::generate_secp256k1().public().to_peer_id();
+    let cols = |p: &PeerId| -> u128 {
+        plexus_eth::peer_custody_columns(p, 4)
+            .unwrap()
+            .into_iter()
+            .fold(0, |acc, c| acc | 1u128 << c)
+    };
+    // A column only `a` custodies.
+    let only_a = cols(&a) & !cols(&b);
+    let need = only_a & only_a.wrapping_neg();
+    assert_ne!(need, 0, "four random columns of 128 rarely all coincide");
+    m.set_needs(SubnetNeeds {
+        columns: need,
+        ..SubnetNeeds::default()
+    });
+    // `a` connects last: by age alone it would be the one pruned.
+    admit(&mut m, b, 2, Direction::Inbound, t0);
+    admit(&mut m, a, 1, Direction::Inbound, t0 + Duration::from_millis(10));
+    for p in [a, b] {
+        m.on_metadata(
+            &p,
+            PeerMetadata {
+                custody_group_count: 4,
+                ..PeerMetadata::default()
+            },
+        );
+    }
+    assert_eq!(
+        m.peer(&a).unwrap().metadata.unwrap().custody_columns,
+        cols(&a)
+    );
+    // Target 1: one of the two goes, and it is `b`, the one covering no needed column.
+    m.tick(t0 + Duration::from_secs(1));
+    let pruned: Vec<PeerId> = drain(&mut m)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Goodbye { peer, .. } => Some(peer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pruned, vec![b]);
+}

@@ -122,9 +122,9 @@ proptest! {
                 Op::GossipScore(i, s) => m.set_gossip_score(&ids[i], f64::from(s), now),
                 Op::Metadata(i, a, c) => m.on_metadata(
                     &ids[i],
-                    PeerMetadata { seq_number: 1, attnets: a, syncnets: 0, custody_group_count: c },
+                    PeerMetadata { seq_number: 1, attnets: a, syncnets: 0, custody_group_count: c, custody_columns: 0 },
                 ),
-                Op::Needs(a) => m.set_needs(SubnetNeeds { attnets: a, syncnets: 0, min_custody_groups: 4 }),
+                Op::Needs(a) => m.set_needs(SubnetNeeds { attnets: a, syncnets: 0, columns: u128::from(a) << 64 | u128::from(a) }),
                 Op::Tick(ms) => {
                     now += Duration::from_millis(u64::from(ms));
                     m.tick(now);
