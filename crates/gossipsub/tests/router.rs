@@ -1212,6 +1212,36 @@ fn a_graft_refused_before_acceptance_backs_off_briefly_then_the_mesh_forms() {
     );
 }
 
+#[test]
+fn a_lost_outbound_stream_keeps_the_peer_and_a_new_one_re_announces_our_topics() {
+    let mut h = H::new(Config {
+        accept_by_default: false,
+        ..cfg()
+    });
+    let peers = h.with_peers(1, Version::V1_1);
+    let p = peers[0];
+    h.r.set_accepted(p, true, h.now);
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.r.mesh_peers(&topic()), vec![p]);
+    h.drain_all();
+    // Our stream to it failed; the connection (and its stream to us) lives on.
+    h.r.outbound_lost(&p);
+    assert_eq!(h.r.mesh_peers(&topic()), vec![p], "still meshed");
+    assert!(h.r.is_accepted(&p), "acceptance kept");
+    assert!(
+        h.r.topic_peers(&topic()).contains(&p),
+        "its subscriptions kept"
+    );
+    assert!(h.sent(p).is_empty(), "nothing sent without a stream");
+    // The reopened stream starts with our subscriptions again, and messages flow.
+    h.r.outbound_ready(p, Version::V1_1, h.now);
+    let first = h.sent(p);
+    assert_eq!(first[0].subscriptions.len(), 1);
+    h.r.publish(topic(), Bytes::from_static(b"after"), h.now)
+        .unwrap();
+    assert_eq!(messages_in(&h.sent(p)), 1);
+}
+
 // ----- heartbeat -----
 
 #[test]
