@@ -635,7 +635,13 @@ fn pruning_keeps_the_peer_custodying_a_needed_column() {
     });
     // `a` connects last: by age alone it would be the one pruned.
     admit(&mut m, b, 2, Direction::Inbound, t0);
-    admit(&mut m, a, 1, Direction::Inbound, t0 + Duration::from_millis(10));
+    admit(
+        &mut m,
+        a,
+        1,
+        Direction::Inbound,
+        t0 + Duration::from_millis(10),
+    );
     for p in [a, b] {
         m.on_metadata(
             &p,

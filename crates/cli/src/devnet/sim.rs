@@ -35,6 +35,9 @@ use crate::Failure;
 use crate::args::DevnetArgs;
 use crate::output::Out;
 
+/// Slots whose traffic is not accounted (the network settles: the last simultaneous
+/// dials' losers close and their gossip streams are reopened).
+const WARMUP_SLOTS: u64 = 1;
 /// Attestation subnets in use (each node attests on `index % ATT_SUBNETS`).
 const ATT_SUBNETS: u64 = 4;
 /// Data column subnets in use; each node custodies half of them.
@@ -840,21 +843,38 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
     }
     let mut stable = 0;
     loop {
-        let mut ready = 0;
-        let mut honest = 0;
+        let mut ready = 0usize;
+        let mut honest = 0usize;
+        // Every mesh edge between honest nodes, as (holder, topic, member).
+        let mut edges: HashSet<(PeerId, String, PeerId)> = HashSet::new();
+        let mut honest_ids: HashSet<PeerId> = HashSet::new();
         for node in nodes.iter().flatten().filter(|nd| nd.role.honest()) {
             honest += 1;
+            honest_ids.insert(node.id());
             // Every topic it shares with another honest node has a mesh.
-            if let Ok(s) = node.gossip.gossipsub().snapshot().await
-                && s.mesh.iter().all(|(t, p)| {
+            if let Ok(s) = node.gossip.gossipsub().snapshot().await {
+                for (t, p) in &s.mesh {
+                    for m in p {
+                        edges.insert((node.id(), t.as_str().to_owned(), *m));
+                    }
+                }
+                if s.mesh.iter().all(|(t, p)| {
                     followers.get(t.as_str()).copied().unwrap_or(0) < 2 || !p.is_empty()
-                })
-            {
-                ready += 1;
+                }) {
+                    ready += 1;
+                }
             }
         }
-        // Ready three samples in a row (meshes settle: a GRAFT that beat a Status
-        // handshake is refused once and redone).
+        // And the meshes agree: a GRAFT still being answered (refused because it beat a
+        // Status handshake) shows as an edge one way only.
+        let mutual = edges
+            .iter()
+            .filter(|(_, _, m)| honest_ids.contains(m))
+            .all(|(a, t, b)| edges.contains(&(*b, t.clone(), *a)));
+        if !mutual {
+            ready = ready.saturating_sub(1);
+        }
+        // Ready three samples in a row.
         stable = if ready == honest { stable + 1 } else { 0 };
         if stable >= 3 || warm.elapsed() > Duration::from_secs(20) {
             say(
@@ -991,7 +1011,8 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
                 corrupt,
             );
             let nonce = u64_at(&p, 20);
-            if !corrupt {
+            // The first slot is a warm-up: its traffic flows but is not accounted.
+            if !corrupt && slot >= WARMUP_SLOTS {
                 let expected = subs
                     .iter()
                     .filter(|(i, r, k)| *i != from && present(*i, *r) && k.contains(&kind))
@@ -1193,6 +1214,7 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
                         s.stats.graft_not_accepted,
                         s.stats.subscriptions_refused,
                         s.stats.unsubscribed_topic,
+                        s.stats.queue_drops,
                     )
                 });
                 eprintln!(
