@@ -213,6 +213,9 @@ struct PeerState {
     /// The version negotiated on our outbound stream; `None` until then (nothing is sent to
     /// the peer before it).
     version: Option<Version>,
+    /// Our stream failed and a new one is being opened ([`Router::outbound_lost`]): messages
+    /// still queue for it, and go out once the new stream is up.
+    reopening: bool,
     accepted: bool,
     topics: BTreeSet<TopicHash>,
     queue: PeerQueue,
@@ -550,6 +553,7 @@ impl Router {
             PeerState {
                 conn,
                 version: None,
+                reopening: false,
                 accepted,
                 topics: BTreeSet::new(),
                 queue: PeerQueue::default(),
@@ -581,6 +585,7 @@ impl Router {
             return;
         }
         p.version = Some(version);
+        p.reopening = false;
         for topic in topics {
             p.pending_subs.push(SubOpt {
                 subscribe: true,
@@ -594,11 +599,13 @@ impl Router {
 
     /// Our outbound stream to the peer failed while the connection stays up (for example it
     /// was opened on the connection the simultaneous-dial rule closed): nothing is sent to
-    /// it until [`Router::outbound_ready`] again, which re-announces our subscriptions. Its
-    /// subscriptions, mesh places, acceptance and score are kept.
+    /// it until [`Router::outbound_ready`] again, which re-announces our subscriptions;
+    /// messages meanwhile wait in its queue (bounded as always). Its subscriptions, mesh
+    /// places, acceptance and score are kept.
     pub fn outbound_lost(&mut self, peer: &PeerId) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.version = None;
+            p.reopening = true;
         }
     }
 
@@ -942,7 +949,7 @@ impl Router {
                 .unwrap_or_default();
             return cands
                 .into_iter()
-                .filter(|p| self.sendable(p) && self.peer_score(p, now) >= publish)
+                .filter(|p| self.deliverable(p) && self.peer_score(p, now) >= publish)
                 .collect();
         }
         if let Some(m) = self.mesh.get(topic) {
@@ -1769,6 +1776,14 @@ impl Router {
             .is_some_and(|s| s.conn.direction == Direction::Outbound)
     }
 
+    /// Whether a message for the peer can be queued: accepted, and our stream is up or
+    /// being reopened.
+    fn deliverable(&self, p: &PeerId) -> bool {
+        self.peers
+            .get(p)
+            .is_some_and(|s| (s.version.is_some() || s.reopening) && s.accepted)
+    }
+
     /// Whether we can send to the peer: our stream is up and the application accepts it.
     fn sendable(&self, p: &PeerId) -> bool {
         self.peers
@@ -1940,7 +1955,7 @@ impl Router {
         let Some(s) = self.peers.get_mut(&p) else {
             return false;
         };
-        if s.version.is_none() {
+        if s.version.is_none() && !s.reopening {
             return false;
         }
         match s.queue.push(&self.cfg.queue, class, frame, id, false, now) {

@@ -1233,10 +1233,19 @@ fn a_lost_outbound_stream_keeps_the_peer_and_a_new_one_re_announces_our_topics()
         "its subscriptions kept"
     );
     assert!(h.sent(p).is_empty(), "nothing sent without a stream");
-    // The reopened stream starts with our subscriptions again, and messages flow.
+    // A publish meanwhile waits in its queue rather than being lost (the driver hands the
+    // queue to a writer only once the new stream is up).
+    h.r.publish(topic(), Bytes::from_static(b"during"), h.now)
+        .unwrap();
+    // The reopened stream carries it, and our subscriptions again; messages flow.
     h.r.outbound_ready(p, Version::V1_1, h.now);
     let first = h.sent(p);
-    assert_eq!(first[0].subscriptions.len(), 1);
+    assert_eq!(
+        messages_in(&first),
+        1,
+        "the message published during the gap"
+    );
+    assert!(first.iter().any(|r| r.subscriptions.len() == 1));
     h.r.publish(topic(), Bytes::from_static(b"after"), h.now)
         .unwrap();
     assert_eq!(messages_in(&h.sent(p)), 1);
