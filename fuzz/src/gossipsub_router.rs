@@ -97,6 +97,15 @@ enum Op {
         peer: u8,
         frames: u8,
     },
+    /// Our outbound stream to the peer failed; the connection lives on.
+    StreamLost {
+        peer: u8,
+    },
+    /// A (re)opened outbound stream to the peer is up.
+    StreamReady {
+        peer: u8,
+        version: u8,
+    },
 }
 
 fn cfg() -> Config {
@@ -414,6 +423,10 @@ pub fn run(data: &[u8]) {
                 }
             }
             Op::Accept { peer, on } => r.set_accepted(p(peer), on, now),
+            Op::StreamLost { peer } => r.outbound_lost(&p(peer)),
+            Op::StreamReady { peer, version } => {
+                r.outbound_ready(p(peer), Version::ALL[version as usize % 4], now)
+            }
             Op::Drain { peer, frames } => {
                 for _ in 0..frames {
                     match r.pop_frame(&p(peer), now) {
