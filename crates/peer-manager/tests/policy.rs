@@ -357,13 +357,12 @@ fn dials_follow_the_preference_and_skip_peers_in_backoff() {
     let plain = peer();
     let good = peer();
     let subnet = peer();
-    let failed = peer();
     let backed_off = peer();
-    for (i, p) in [plain, good, subnet, failed, backed_off].iter().enumerate() {
+    for (i, p) in [plain, good, subnet, backed_off].iter().enumerate() {
         m.add_candidate(*p, vec![addr(i as u8)], t0);
     }
-    // `good` earned a positive score; `subnet` covers our needed subnet; `failed` failed
-    // a dial long ago; `backed_off` said goodbye.
+    // `good` earned a positive score; `subnet` covers our needed subnet; `backed_off` said
+    // goodbye.
     m.set_gossip_score(&good, 1000.0, t0);
     m.on_metadata(
         &subnet,
@@ -392,7 +391,6 @@ fn dials_follow_the_preference_and_skip_peers_in_backoff() {
         vec![subnet, good],
         "two wanted, the two best dialed"
     );
-    let _ = failed;
 }
 
 #[test]

@@ -166,7 +166,6 @@ fn payload(
 /// What a received payload says, if its checksum holds.
 struct Parsed {
     slot: u64,
-    publisher: u64,
     at_us: u64,
     nonce: u64,
 }
@@ -177,7 +176,6 @@ fn parse(p: &[u8]) -> Option<Parsed> {
     }
     Some(Parsed {
         slot: u64_at(p, 100),
-        publisher: u64_at(p, 4),
         at_us: u64_at(p, 12),
         nonce: u64_at(p, 20),
     })
@@ -351,7 +349,6 @@ impl Node {
 
 /// The run's knobs derived from the arguments.
 struct Plan {
-    n: usize,
     slots: u64,
     slot: Duration,
     late: Option<usize>,
@@ -588,7 +585,6 @@ async fn receive(
                             latency_ms: now_us.saturating_sub(p.at_us) as f64 / 1000.0,
                         });
                     }
-                    let _ = p.publisher;
                 }
                 None => {
                     let _ = gossip.report(id, Acceptance::Reject).await;
@@ -711,7 +707,6 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
     let n = (args.nodes as usize).max(2);
     let events_on = n >= 8;
     let plan = Plan {
-        n,
         slots: args.slots.max(4),
         slot: Duration::from_millis(args.slot_ms.max(100)),
         late: (events_on && !args.no_late_joiner).then_some(n - 1),
@@ -906,7 +901,6 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
         pb
     });
     let run_start = Instant::now();
-    let mut bad_banned_at: Option<Instant> = None;
     let mut rejoin_store: Option<Store> = None;
     for slot in 0..plan.slots {
         let slot_start = run_start + plan.slot * slot as u32;
@@ -1112,15 +1106,6 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
                 if *id != b.id() && b.host.connection(id).is_none() {
                     let _ =
                         tokio::time::timeout(plan.slot / 8, b.host.connect(addrs.clone())).await;
-                }
-            }
-            if bad_banned_at.is_none() {
-                for node in nodes.iter().flatten().filter(|nd| nd.role.honest()) {
-                    if let Some(pm) = &node.pm
-                        && pm.metrics().bans() > 0
-                    {
-                        bad_banned_at = Some(Instant::now());
-                    }
                 }
             }
         }
@@ -1438,7 +1423,6 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
             ),
             ok,
         });
-        let _ = bad_banned_at;
     }
     if let Some(w) = plan.wrong
         && let Some(wrong) = nodes[w].as_ref()
@@ -1548,7 +1532,6 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
             )),
         );
     }
-    let _ = &plan.n;
     if report.ok {
         Ok(())
     } else {
@@ -1596,7 +1579,8 @@ mod tests {
     fn payloads_check_and_corruption_is_caught() {
         let p = payload(1000, 5, 3, 77, 9, false);
         let q = parse(&p).expect("valid");
-        assert_eq!((q.slot, q.publisher, q.at_us, q.nonce), (5, 3, 77, 9));
+        assert_eq!((q.slot, q.at_us, q.nonce), (5, 77, 9));
+        assert_eq!(u64_at(&p, 4), 3, "the publisher");
         assert!(parse(&payload(1000, 5, 3, 77, 9, true)).is_none());
         let mut r = p.clone();
         r[500] ^= 1;
