@@ -332,6 +332,8 @@ pub struct PeerManager {
     metrics: PeerManagerMetrics,
 }
 
+/// Longest agent version kept (bytes).
+const MAX_AGENT_LEN: usize = 64;
 /// Statuses kept for peers whose `Connected` has not been seen yet.
 const MAX_EARLY_STATUS: usize = 256;
 /// How long such a status is kept.
@@ -470,8 +472,14 @@ impl PeerManager {
     /// The peer's agent version (from identify).
     pub fn set_agent(&mut self, peer: &PeerId, agent: String) {
         if let Some(p) = self.peers.get_mut(peer) {
+            // The peer chose this string: cut it at a character boundary (`truncate` in
+            // the middle of a multibyte character panics).
+            let mut end = agent.len().min(MAX_AGENT_LEN);
+            while !agent.is_char_boundary(end) {
+                end -= 1;
+            }
             let mut agent = agent;
-            agent.truncate(64);
+            agent.truncate(end);
             p.agent = Some(agent);
         }
     }

@@ -664,3 +664,18 @@ fn pruning_keeps_the_peer_custodying_a_needed_column() {
         .collect();
     assert_eq!(pruned, vec![b]);
 }
+
+#[test]
+fn a_long_agent_with_multibyte_characters_is_cut_without_panicking() {
+    let t0 = Instant::now();
+    let mut m = pm(cfg(10), t0);
+    let p = peer();
+    m.add_candidate(p, vec![addr(1)], t0);
+    // 63 ASCII bytes, then a 3-byte character straddling byte 64.
+    let agent = format!("{}€€€", "a".repeat(63));
+    m.set_agent(&p, agent);
+    assert_eq!(
+        m.peer(&p).unwrap().agent.as_deref(),
+        Some("a".repeat(63).as_str())
+    );
+}
