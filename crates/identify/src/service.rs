@@ -9,7 +9,7 @@ use plexus_core::{Blame, PeerId};
 use plexus_host::{HandlerOpts, Host, HostEvent, InboundStream, Incoming};
 use plexus_multiaddr::Multiaddr;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::{
@@ -107,6 +107,7 @@ impl IdentifyService {
             host,
             cfg,
             peers: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
             events: event_tx,
         });
         tokio::spawn(run(
@@ -143,7 +144,44 @@ struct Shared {
     cfg: IdentifyConfig,
     /// What we know about each connected peer; entries are removed on disconnect.
     peers: Mutex<HashMap<PeerId, PeerInfo>>,
+    /// Peers with an identify exchange in flight, and who waits for its answer. A second
+    /// request joins the first instead of opening another stream: js-libp2p accepts one
+    /// inbound identify stream per connection and resets any other.
+    inflight: Mutex<HashMap<PeerId, Vec<oneshot::Sender<PeerInfo>>>>,
     events: broadcast::Sender<IdentifyEvent>,
+}
+
+/// The exchange in flight with `peer`, led by one request. Dropping it (finished or
+/// cancelled) removes the entry; waiters that got no answer run their own exchange.
+struct Lead<'a> {
+    shared: &'a Shared,
+    peer: PeerId,
+    /// The entry was already removed (by [`Lead::answer`]).
+    done: bool,
+}
+
+impl Lead<'_> {
+    /// Hand a successful answer to everyone who joined.
+    fn answer(mut self, info: &PeerInfo) {
+        let waiters = self
+            .shared
+            .inflight()
+            .remove(&self.peer)
+            .unwrap_or_default();
+        self.done = true;
+        for w in waiters {
+            let _ = w.send(info.clone());
+        }
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        // Without an answer the senders are dropped: each waiter sees it and tries itself.
+        if !self.done {
+            self.shared.inflight().remove(&self.peer);
+        }
+    }
 }
 
 impl Shared {
@@ -201,8 +239,51 @@ impl Shared {
         });
     }
 
-    /// Request identify from `peer` and record the answer.
+    fn inflight(&self) -> MutexGuard<'_, HashMap<PeerId, Vec<oneshot::Sender<PeerInfo>>>> {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Join the exchange in flight with `peer` (`Err` with a receiver of its answer), or
+    /// lead one (`Ok`).
+    fn lead_or_join(&self, peer: PeerId) -> Result<Lead<'_>, oneshot::Receiver<PeerInfo>> {
+        let mut inflight = self.inflight();
+        match inflight.get_mut(&peer) {
+            Some(waiters) => {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Err(rx)
+            }
+            None => {
+                inflight.insert(peer, Vec::new());
+                Ok(Lead {
+                    shared: self,
+                    peer,
+                    done: false,
+                })
+            }
+        }
+    }
+
+    /// Request identify from `peer` and record the answer, sharing an exchange already in
+    /// flight with that peer. When the shared exchange fails, this request makes its own
+    /// (so each caller gets its own error), leading it unless another one started meanwhile.
     async fn identify(&self, peer: PeerId) -> Result<PeerInfo, IdentifyError> {
+        let lead = match self.lead_or_join(peer) {
+            Ok(lead) => Some(lead),
+            Err(rx) => match rx.await {
+                Ok(info) => return Ok(info),
+                Err(_) => self.lead_or_join(peer).ok(),
+            },
+        };
+        let res = self.exchange(peer).await;
+        if let (Some(lead), Ok(info)) = (lead, &res) {
+            lead.answer(info);
+        }
+        res
+    }
+
+    /// One identify exchange on a new stream; the answer is recorded.
+    async fn exchange(&self, peer: PeerId) -> Result<PeerInfo, IdentifyError> {
         let exchange = async {
             let (_, mut stream) =
                 self.host

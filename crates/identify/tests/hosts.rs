@@ -197,3 +197,91 @@ async fn dropping_the_handle_unregisters() {
     .await
     .expect("protocols unregistered");
 }
+
+/// Requests made while an exchange with the peer is in flight share it: one stream, one
+/// answer for all (js-libp2p resets a second concurrent identify stream). A later request
+/// opens a new one.
+#[tokio::test]
+async fn concurrent_requests_share_one_stream() {
+    let a = host("a/1").await;
+    let b = host("slow/1").await;
+    let cfg = IdentifyConfig {
+        identify_on_connect: false,
+        ..IdentifyConfig::default()
+    };
+    let ia = IdentifyService::spawn(a.clone(), cfg).unwrap();
+    // B answers every identify stream after a pause, and counts them.
+    let mut incoming = b.handle(PROTOCOL, HandlerOpts::default()).unwrap();
+    let streams = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = streams.clone();
+    let b_key = b.public_key();
+    tokio::spawn(async move {
+        while let Some(mut s) = incoming.next().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let msg = PeerInfo {
+                agent_version: Some("slow/1".into()),
+                public_key: Some(b_key.clone()),
+                ..PeerInfo::default()
+            }
+            .to_message();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = write_identify(&mut s.stream, &msg).await;
+            });
+        }
+    });
+    a.connect(vec![addr_of(&b)]).await.unwrap();
+    let peer = b.peer_id();
+    let (r1, r2, r3) = tokio::join!(ia.identify(peer), ia.identify(peer), ia.identify(peer));
+    let (r1, r2, r3) = (r1.unwrap(), r2.unwrap(), r3.unwrap());
+    assert_eq!(r1.agent_version.as_deref(), Some("slow/1"));
+    assert_eq!(r1, r2);
+    assert_eq!(r1, r3);
+    let count = || streams.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(count(), 1, "one identify stream for three requests");
+
+    // Once answered, the next request makes a new exchange.
+    ia.identify(peer).await.unwrap();
+    assert_eq!(count(), 2, "the later request opened its own stream");
+}
+
+/// When the shared exchange fails, each joined request tries on its own and gets its own
+/// result: here the peer resets the first stream and answers the next.
+#[tokio::test]
+async fn joined_request_retries_when_the_shared_exchange_fails() {
+    let a = host("a/1").await;
+    let b = host("flaky/1").await;
+    let cfg = IdentifyConfig {
+        identify_on_connect: false,
+        ..IdentifyConfig::default()
+    };
+    let ia = IdentifyService::spawn(a.clone(), cfg).unwrap();
+    let mut incoming = b.handle(PROTOCOL, HandlerOpts::default()).unwrap();
+    let b_key = b.public_key();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(mut s) = incoming.next().await {
+            n += 1;
+            let msg = PeerInfo {
+                agent_version: Some("flaky/1".into()),
+                public_key: Some(b_key.clone()),
+                ..PeerInfo::default()
+            }
+            .to_message();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if n == 1 {
+                    s.stream.reset();
+                } else {
+                    let _ = write_identify(&mut s.stream, &msg).await;
+                }
+            });
+        }
+    });
+    a.connect(vec![addr_of(&b)]).await.unwrap();
+    let peer = b.peer_id();
+    let (first, joined) = tokio::join!(ia.identify(peer), ia.identify(peer));
+    assert!(first.is_err(), "the reset exchange fails for its leader");
+    let info = joined.expect("the joined request retried on a new stream");
+    assert_eq!(info.agent_version.as_deref(), Some("flaky/1"));
+}
