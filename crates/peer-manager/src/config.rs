@@ -24,6 +24,13 @@ pub struct PeerManagerConfig {
     /// Peers covering a needed subnet are kept while the subnet has at most this many
     /// connected peers. Default 2.
     pub min_peers_per_subnet: usize,
+    /// Peers we want on each needed subnet. While fewer connected (or dialing) peers
+    /// cover one, candidates that advertise it (discovery's ENR `attnets`, `syncnets`,
+    /// `cgc`; see [`crate::PeerManager::add_discovered`]) or whose MetaData shows it are
+    /// dialed first, and dialed even at the target, up to the connection cap; pruning
+    /// then drops the excess among peers that cover nothing short. Default 6 (Lighthouse's
+    /// and Lodestar's `TARGET_SUBNET_PEERS`).
+    pub target_peers_per_subnet: usize,
     /// Dials in flight at once. Default 8.
     pub max_concurrent_dials: usize,
     /// How often scores decay, the excess is pruned, dials are started and pings are
@@ -166,6 +173,7 @@ impl Default for PeerManagerConfig {
             excess_factor: 0.1,
             min_outbound_factor: 0.2,
             min_peers_per_subnet: 2,
+            target_peers_per_subnet: 6,
             max_concurrent_dials: 8,
             heartbeat_interval: Duration::from_secs(30),
             status_wait: Duration::from_secs(5),

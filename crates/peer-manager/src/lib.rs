@@ -32,8 +32,8 @@ pub mod service;
 pub use config::{ConfigError, GoodbyeBackoffs, PeerManagerConfig, ScoreConfig};
 pub use gate::{GateSnapshot, PeerManagerGate};
 pub use manager::{
-    Action, BackoffReason, ConnState, DialHistory, PeerInfo, PeerManager, PeerMetadata, PeerStatus,
-    StatusState, StatusVerdict, SubnetNeeds,
+    Action, Advertised, BackoffReason, ConnState, DialHistory, PeerInfo, PeerManager, PeerMetadata,
+    PeerStatus, StatusState, StatusVerdict, SubnetNeeds,
 };
 pub use metrics::{CLIENTS, PeerManagerMetrics, SCORE_BUCKETS, client_of, reason_label};
 pub use score::{PeerAction, ReportSource, SCORE_BOUND, Score, ScoreState, time_to_recover};

@@ -93,6 +93,29 @@ pub struct PeerMetadata {
     pub custody_columns: u128,
 }
 
+/// What discovery says a peer serves before we connect: its ENR's `attnets`, `syncnets`
+/// and `cgc` (custody group count) fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Advertised {
+    /// Long-lived attestation subnets, bit i = subnet i.
+    pub attnets: u64,
+    /// Sync committee subnets, bit i = subnet i.
+    pub syncnets: u8,
+    /// Custody group count (0 before Fulu).
+    pub custody_group_count: u64,
+}
+
+/// The data columns `peer` custodies with `custody_group_count` groups, as a bit set
+/// (the spec's `get_custody_groups` on its node id); empty for peers without a secp256k1
+/// key.
+fn custody_bits(peer: &PeerId, custody_group_count: u64) -> u128 {
+    plexus_eth::peer_custody_columns(peer, custody_group_count)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| *c < 128)
+        .fold(0u128, |acc, c| acc | 1u128 << c)
+}
+
 /// The subnets we need peers on (the client sets them from its duties).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SubnetNeeds {
@@ -127,6 +150,16 @@ impl SubnetNeeds {
             .chain((0..4).filter(move |i| sync >> i & 1 == 1).map(|i| 64 + i))
             .chain((0..128).filter(move |i| cols >> i & 1 == 1).map(|i| 68 + i))
     }
+}
+
+/// A peer [`PeerManager::dial_deficit`] may dial, with what ranks it.
+struct DialCandidate {
+    id: PeerId,
+    trusted: bool,
+    subnets: Option<PeerMetadata>,
+    score: f64,
+    succeeded: bool,
+    last_failure: Option<Instant>,
 }
 
 /// Why a peer is held back.
@@ -211,6 +244,8 @@ pub struct PeerInfo {
     pub status: Option<PeerStatus>,
     /// Its last MetaData.
     pub metadata: Option<PeerMetadata>,
+    /// What discovery advertised for it (used until its MetaData arrives).
+    pub advertised: Option<PeerMetadata>,
     /// Its agent version (identify).
     pub agent: Option<String>,
     /// Its score.
@@ -242,6 +277,7 @@ impl PeerInfo {
             last_ip: None,
             status: None,
             metadata: None,
+            advertised: None,
             agent: None,
             score: Score::new(now),
             ban_until: None,
@@ -254,6 +290,12 @@ impl PeerInfo {
             status_failures: 0,
             plain_disconnects: (0, now),
         }
+    }
+
+    /// The subnets it serves, as far as we know: its MetaData, else what discovery
+    /// advertised.
+    pub fn subnets(&self) -> Option<PeerMetadata> {
+        self.metadata.or(self.advertised)
     }
 
     /// Connected and not closing.
@@ -330,6 +372,9 @@ pub struct PeerManager {
     /// different channels), applied when it comes. Bounded.
     early_status: HashMap<PeerId, (PeerStatus, StatusVerdict, Instant)>,
     metrics: PeerManagerMetrics,
+    /// Salt of the last tie-break between equally ranked peers (see
+    /// [`PeerManager::set_tie_break_salt`]).
+    salt: u64,
 }
 
 /// Longest agent version kept (bytes).
@@ -356,6 +401,7 @@ impl PeerManager {
             gate_dirty: true,
             early_status: HashMap::new(),
             metrics,
+            salt: 0,
         }
     }
 
@@ -407,6 +453,23 @@ impl PeerManager {
     /// around a fork). Empty: any digest is accepted.
     pub fn set_fork_digests(&mut self, digests: Vec<ForkDigest>) {
         self.fork_digests = digests;
+    }
+
+    /// Salt the last tie-break between peers ranked equal for dialing and pruning (a
+    /// hash of the salt and the peer id). Nodes with different salts order such peers
+    /// differently: with one order everywhere, every node would dial the same peers
+    /// first and fill them up. The service sets it from the local peer id; default 0.
+    pub fn set_tie_break_salt(&mut self, salt: u64) {
+        self.salt = salt;
+    }
+
+    /// The salted tie-break rank of `peer`.
+    fn tie(&self, peer: &PeerId) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        self.salt.hash(&mut h);
+        peer.to_bytes().hash(&mut h);
+        h.finish()
     }
 
     /// The subnets we need peers on.
@@ -461,6 +524,26 @@ impl PeerManager {
     /// A dial candidate (from discovery, the client or a bootnode list).
     pub fn add_candidate(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, now: Instant) {
         self.add_addrs(peer, addrs, now);
+    }
+
+    /// A dial candidate from discovery, with the subnets its record advertises: it is
+    /// preferred while a needed subnet it serves is short of
+    /// [`PeerManagerConfig::target_peers_per_subnet`] peers.
+    pub fn add_discovered(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        advertised: Advertised,
+        now: Instant,
+    ) {
+        self.add_addrs(peer, addrs, now);
+        self.entry(peer, now).advertised = Some(PeerMetadata {
+            seq_number: 0,
+            attnets: advertised.attnets,
+            syncnets: advertised.syncnets,
+            custody_group_count: advertised.custody_group_count,
+            custody_columns: custody_bits(&peer, advertised.custody_group_count),
+        });
     }
 
     /// A trusted peer: never pruned or scored out, dialed whenever disconnected.
@@ -774,11 +857,7 @@ impl PeerManager {
     pub fn on_metadata(&mut self, peer: &PeerId, md: PeerMetadata) {
         if let Some(e) = self.peers.get_mut(peer) {
             let mut md = md;
-            md.custody_columns = plexus_eth::peer_custody_columns(peer, md.custody_group_count)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|c| *c < 128)
-                .fold(0u128, |acc, c| acc | 1u128 << c);
+            md.custody_columns = custody_bits(peer, md.custody_group_count);
             e.metadata = Some(md);
         }
     }
@@ -955,7 +1034,7 @@ impl PeerManager {
         let mut outbound = self.live_count(Some(Direction::Outbound));
         let mut coverage = [0usize; NEED_IDS];
         for id in &accepted {
-            if let Some(m) = self.peers[id].metadata {
+            if let Some(m) = self.peers[id].subnets() {
                 for s in self.needs.covered_ids(&m) {
                     coverage[s] += 1;
                 }
@@ -967,7 +1046,7 @@ impl PeerManager {
             .filter(|id| !self.peers[*id].trusted)
             .map(|id| {
                 let p = &self.peers[id];
-                let covered = p.metadata.map_or(0, |m| self.needs.covered(&m));
+                let covered = p.subnets().map_or(0, |m| self.needs.covered(&m));
                 let since = match p.conn {
                     ConnState::Connected { since, .. } => since,
                     _ => now,
@@ -986,7 +1065,7 @@ impl PeerManager {
                 .then(a.2.cmp(&b.2))
                 .then(a.3.total_cmp(&b.3))
                 .then(b.4.cmp(&a.4))
-                .then(a.0.to_bytes().cmp(&b.0.to_bytes()))
+                .then(self.tie(&a.0).cmp(&self.tie(&b.0)))
         });
         let mut prune = Vec::new();
         for (id, negative, ..) in order {
@@ -999,7 +1078,7 @@ impl PeerManager {
                 if is_out && outbound <= min_out {
                     continue;
                 }
-                if let Some(m) = p.metadata
+                if let Some(m) = p.subnets()
                     && self
                         .needs
                         .covered_ids(&m)
@@ -1008,7 +1087,7 @@ impl PeerManager {
                     continue;
                 }
             }
-            if let Some(m) = p.metadata {
+            if let Some(m) = p.subnets() {
                 for s in self.needs.covered_ids(&m) {
                     coverage[s] = coverage[s].saturating_sub(1);
                 }
@@ -1024,9 +1103,30 @@ impl PeerManager {
         }
     }
 
+    /// How many connected or dialing peers serve each needed subnet (see [`NEED_IDS`]).
+    fn coverage(&self) -> [usize; NEED_IDS] {
+        let mut coverage = [0usize; NEED_IDS];
+        for p in self.peers.values() {
+            if (p.is_live() || p.conn == ConnState::Dialing)
+                && let Some(m) = p.subnets()
+            {
+                for s in self.needs.covered_ids(&m) {
+                    coverage[s] += 1;
+                }
+            }
+        }
+        coverage
+    }
+
     /// Dial toward the target (and the outbound floor), best candidates first: trusted,
-    /// covering more needed subnets, higher score, dialed successfully before, longest
-    /// since the last failure. Peers banned or in backoff are not dialed at all.
+    /// then those serving a needed subnet that fewer than `target_peers_per_subnet`
+    /// connected or dialing peers cover (these are dialed even at the target, up to the
+    /// connection cap), then by higher score, dialed successfully before, longest since
+    /// the last failure. Peers banned or in backoff are not dialed.
+    ///
+    /// Serving a needed subnet ranks a candidate first only while the subnet is short:
+    /// ranking every subnet peer first would fill the target with peers of our own
+    /// subnets, and nodes that share subnets would form islands.
     fn dial_deficit(&mut self, now: Instant) {
         let live = self.live_count(None);
         let live_out = self.live_count(Some(Direction::Outbound));
@@ -1034,11 +1134,12 @@ impl PeerManager {
         let active = live + dialing;
         let want_total = self.cfg.target_peers.saturating_sub(active);
         let want_out = self.cfg.min_outbound().saturating_sub(live_out + dialing);
-        let room = self.cfg.max_peers().saturating_sub(active);
+        let mut room = self.cfg.max_peers().saturating_sub(active);
         let mut want = want_total.max(want_out).min(room);
         let slots = self.cfg.max_concurrent_dials.saturating_sub(dialing);
+        let mut coverage = self.coverage();
         let cfg = &self.cfg.score;
-        let mut cands: Vec<(PeerId, bool, u32, f64, bool, Option<Instant>)> = self
+        let mut cands: Vec<DialCandidate> = self
             .peers
             .iter()
             .filter(|(_, p)| {
@@ -1046,47 +1147,58 @@ impl PeerManager {
                     && !p.addrs.is_empty()
                     && p.held_until(now).is_none()
             })
-            .map(|(id, p)| {
-                (
-                    *id,
-                    p.trusted,
-                    p.metadata.map_or(0, |m| self.needs.covered(&m)),
-                    p.score.value(cfg),
-                    p.dials.successes > 0,
-                    p.dials.last_failure,
-                )
+            .map(|(id, p)| DialCandidate {
+                id: *id,
+                trusted: p.trusted,
+                subnets: p.subnets(),
+                score: p.score.value(cfg),
+                succeeded: p.dials.successes > 0,
+                last_failure: p.dials.last_failure,
             })
             .collect();
         cands.sort_by(|a, b| {
-            b.1.cmp(&a.1)
-                .then(b.2.cmp(&a.2))
-                .then(b.3.total_cmp(&a.3))
-                .then(b.4.cmp(&a.4))
+            b.trusted
+                .cmp(&a.trusted)
+                .then(b.score.total_cmp(&a.score))
+                .then(b.succeeded.cmp(&a.succeeded))
                 // None (never failed) sorts first, then the oldest failure.
-                .then(match (a.5, b.5) {
+                .then(match (a.last_failure, b.last_failure) {
                     (None, None) => std::cmp::Ordering::Equal,
                     (None, Some(_)) => std::cmp::Ordering::Less,
                     (Some(_), None) => std::cmp::Ordering::Greater,
                     (Some(x), Some(y)) => x.cmp(&y),
                 })
-                .then(a.0.to_bytes().cmp(&b.0.to_bytes()))
+                .then(self.tie(&a.id).cmp(&self.tie(&b.id)))
         });
+        let target_cov = self.cfg.target_peers_per_subnet;
         let mut started = 0;
-        for (id, trusted, ..) in cands {
-            if started >= slots {
-                break;
-            }
-            if !trusted {
-                if want == 0 {
-                    continue;
+        while started < slots {
+            let needs = &self.needs;
+            let short = |c: &DialCandidate| {
+                c.subnets
+                    .is_some_and(|m| needs.covered_ids(&m).any(|s| coverage[s] < target_cov))
+            };
+            let pick = cands
+                .iter()
+                .position(|c| c.trusted)
+                .or_else(|| (room > 0).then(|| cands.iter().position(short)).flatten())
+                .or_else(|| (want > 0 && !cands.is_empty()).then_some(0));
+            let Some(i) = pick else { break };
+            let c = cands.remove(i);
+            if let Some(m) = c.subnets {
+                for s in self.needs.covered_ids(&m) {
+                    coverage[s] += 1;
                 }
-                want -= 1;
             }
-            let p = self.peers.get_mut(&id).expect("candidate exists");
+            if !c.trusted {
+                want = want.saturating_sub(1);
+                room = room.saturating_sub(1);
+            }
+            let p = self.peers.get_mut(&c.id).expect("candidate exists");
             p.conn = ConnState::Dialing;
             self.metrics.dial();
             self.actions.push_back(Action::Dial {
-                peer: id,
+                peer: c.id,
                 addrs: p.addrs.clone(),
             });
             started += 1;
@@ -1094,9 +1206,16 @@ impl PeerManager {
     }
 
     /// The order in which the peer manager would dial the given peers (for the host's
-    /// ranker and for tests): the same preference as its own dials.
+    /// ranker and for tests): the same preference as its own dials, trusted first, then
+    /// peers serving a needed subnet that is short of peers, then by score.
     pub fn dial_order(&self, now: Instant) -> Vec<PeerId> {
         let cfg = &self.cfg.score;
+        let coverage = self.coverage();
+        let target_cov = self.cfg.target_peers_per_subnet;
+        let short = |p: &PeerInfo| {
+            p.subnets()
+                .is_some_and(|m| self.needs.covered_ids(&m).any(|s| coverage[s] < target_cov))
+        };
         let mut v: Vec<(&PeerId, &PeerInfo)> = self
             .peers
             .iter()
@@ -1105,14 +1224,10 @@ impl PeerManager {
         v.sort_by(|(a_id, a), (b_id, b)| {
             b.trusted
                 .cmp(&a.trusted)
-                .then(
-                    b.metadata
-                        .map_or(0, |m| self.needs.covered(&m))
-                        .cmp(&a.metadata.map_or(0, |m| self.needs.covered(&m))),
-                )
+                .then(short(b).cmp(&short(a)))
                 .then(b.score.value(cfg).total_cmp(&a.score.value(cfg)))
                 .then((b.dials.successes > 0).cmp(&(a.dials.successes > 0)))
-                .then(a_id.to_bytes().cmp(&b_id.to_bytes()))
+                .then(self.tie(a_id).cmp(&self.tie(b_id)))
         });
         v.into_iter().map(|(id, _)| *id).collect()
     }

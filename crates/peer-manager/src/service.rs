@@ -36,7 +36,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::config::{ConfigError, PeerManagerConfig};
 use crate::gate::PeerManagerGate;
-use crate::manager::{Action, PeerInfo, PeerManager, PeerMetadata, PeerStatus, SubnetNeeds};
+use crate::manager::{
+    Action, Advertised, PeerInfo, PeerManager, PeerMetadata, PeerStatus, SubnetNeeds,
+};
 use crate::metrics::PeerManagerMetrics;
 use crate::score::{PeerAction, ReportSource};
 
@@ -52,6 +54,7 @@ const COMMAND_CAPACITY: usize = 1024;
 
 enum Cmd {
     Candidate(PeerId, Vec<Multiaddr>),
+    Discovered(PeerId, Vec<Multiaddr>, Advertised),
     Trusted(PeerId, Vec<Multiaddr>),
     Report(PeerId, PeerAction, ReportSource),
     Blame(PeerId, Blame, ReportSource),
@@ -175,8 +178,15 @@ impl PeerManagerBuilder {
             limits.max_outbound_connections,
         )))?;
         let (done_tx, done_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let mut pm = PeerManager::new(self.cfg, self.metrics.clone(), Instant::now());
+        pm.set_tie_break_salt({
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            host.peer_id().to_bytes().hash(&mut h);
+            h.finish()
+        });
         let driver = Driver {
-            pm: PeerManager::new(self.cfg, self.metrics.clone(), Instant::now()),
+            pm,
             host_events: host.events(),
             rr_events: rr.events(),
             identify: self.identify,
@@ -219,6 +229,13 @@ impl PeerManagerHandle {
     /// A dial candidate (discovery, bootnodes).
     pub fn add_candidate(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
         self.send(Cmd::Candidate(peer, addrs));
+    }
+
+    /// A dial candidate from discovery with the subnets its record advertises (ENR
+    /// `attnets`, `syncnets`, `cgc`): preferred while a needed subnet it serves is short
+    /// of peers (see [`PeerManager::add_discovered`]).
+    pub fn add_discovered(&self, peer: PeerId, addrs: Vec<Multiaddr>, advertised: Advertised) {
+        self.send(Cmd::Discovered(peer, addrs, advertised));
     }
 
     /// A trusted peer: never pruned or scored out, dialed whenever disconnected.
@@ -457,6 +474,7 @@ impl Driver {
         let now = Instant::now();
         match c {
             Cmd::Candidate(p, a) => self.pm.add_candidate(p, a, now),
+            Cmd::Discovered(p, a, adv) => self.pm.add_discovered(p, a, adv, now),
             Cmd::Trusted(p, a) => self.pm.add_trusted(p, a, now),
             Cmd::Report(p, a, s) => self.pm.report(p, a, s, now),
             Cmd::Blame(p, b, s) => self.pm.on_blame(p, b, s, now),

@@ -8,8 +8,8 @@ use plexus_eth::{ForkDigest, GoodbyeReason};
 use plexus_identity::Keypair;
 use plexus_multiaddr::Multiaddr;
 use plexus_peer_manager::{
-    Action, GoodbyeBackoffs, PeerAction, PeerManager, PeerManagerConfig, PeerManagerMetrics,
-    PeerMetadata, PeerStatus, ReportSource, SubnetNeeds,
+    Action, Advertised, GoodbyeBackoffs, PeerAction, PeerManager, PeerManagerConfig,
+    PeerManagerMetrics, PeerMetadata, PeerStatus, ReportSource, SubnetNeeds,
 };
 
 const DIGEST: ForkDigest = ForkDigest([1, 2, 3, 4]);
@@ -677,5 +677,111 @@ fn a_long_agent_with_multibyte_characters_is_cut_without_panicking() {
     assert_eq!(
         m.peer(&p).unwrap().agent.as_deref(),
         Some("a".repeat(63).as_str())
+    );
+}
+
+fn dialed(actions: Vec<Action>) -> Vec<PeerId> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Dial { peer, .. } => Some(peer),
+            _ => None,
+        })
+        .collect()
+}
+
+fn on_subnet(attnet: u32) -> Advertised {
+    Advertised {
+        attnets: 1 << attnet,
+        ..Advertised::default()
+    }
+}
+
+/// Discovery's advertised subnets put subnet peers first only until the subnet has
+/// `target_peers_per_subnet`: the rest of the target goes by score, so nodes sharing a
+/// subnet do not dial only each other.
+#[test]
+fn advertised_subnets_steer_dials_only_while_the_subnet_is_short() {
+    let t0 = Instant::now();
+    let mut c = cfg(6);
+    c.min_outbound_factor = 0.0;
+    c.target_peers_per_subnet = 2;
+    let mut m = pm(c, t0);
+    m.set_needs(SubnetNeeds {
+        attnets: 1 << 3,
+        ..SubnetNeeds::default()
+    });
+    let mates: Vec<PeerId> = (0..4).map(|_| peer()).collect();
+    let others: Vec<PeerId> = (0..4).map(|_| peer()).collect();
+    for (i, p) in mates.iter().enumerate() {
+        m.add_discovered(*p, vec![addr(i as u8)], on_subnet(3), t0);
+    }
+    for (i, p) in others.iter().enumerate() {
+        m.add_discovered(*p, vec![addr(10 + i as u8)], on_subnet(5), t0);
+        // Better scored than any subnet mate.
+        m.set_gossip_score(p, 1000.0, t0);
+    }
+    let order = m.dial_order(t0);
+    assert!(
+        mates.contains(&order[0]),
+        "a mate first while the subnet is short"
+    );
+    m.tick(t0 + Duration::from_secs(1));
+    let d = dialed(drain(&mut m));
+    assert_eq!(d.len(), 6, "the target");
+    assert!(mates.contains(&d[0]) && mates.contains(&d[1]), "{d:?}");
+    assert_eq!(
+        d.iter().filter(|p| mates.contains(p)).count(),
+        2,
+        "then by score: the other four are the better-scored peers"
+    );
+    for p in &others {
+        assert!(d.contains(p));
+    }
+}
+
+/// A needed subnet short of peers is dialed even at the target (up to the cap); the
+/// heartbeat then prunes back to the target, keeping the subnet peer.
+#[test]
+fn a_short_subnet_is_dialed_at_the_target_and_kept_when_pruning() {
+    let t0 = Instant::now();
+    let mut c = cfg(2);
+    c.min_outbound_factor = 0.0;
+    c.excess_factor = 0.5;
+    let mut m = pm(c, t0);
+    m.set_needs(SubnetNeeds {
+        attnets: 1 << 3,
+        ..SubnetNeeds::default()
+    });
+    let (a, b) = (peer(), peer());
+    admit(&mut m, a, 1, Direction::Inbound, t0);
+    admit(&mut m, b, 2, Direction::Inbound, t0);
+    let mate = peer();
+    let plain = peer();
+    m.add_discovered(mate, vec![addr(3)], on_subnet(3), t0);
+    m.add_candidate(plain, vec![addr(4)], t0);
+    let t1 = t0 + Duration::from_secs(1);
+    m.tick(t1);
+    assert_eq!(
+        dialed(drain(&mut m)),
+        vec![mate],
+        "only the subnet peer, above target"
+    );
+
+    admit(&mut m, mate, 3, Direction::Outbound, t1);
+    m.tick(t1 + Duration::from_secs(1));
+    let actions = drain(&mut m);
+    let pruned: Vec<PeerId> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Goodbye { peer, .. } => Some(*peer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pruned.len(), 1, "{actions:?}");
+    assert_ne!(pruned[0], mate, "the subnet peer stays");
+    assert!(
+        dialed(actions).is_empty(),
+        "covered now: nothing more to dial"
     );
 }

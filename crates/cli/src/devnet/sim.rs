@@ -20,7 +20,9 @@ use plexus_gossipsub::{Acceptance, GossipEvent};
 use plexus_host::{Host, HostConfig, Keypair};
 use plexus_multiaddr::{Multiaddr, Protocol as Addr};
 use plexus_peer_manager::service::{PeerManagerBuilder, PeerManagerHandle};
-use plexus_peer_manager::{GoodbyeBackoffs, PeerAction, PeerManagerConfig, ReportSource};
+use plexus_peer_manager::{
+    Advertised, GoodbyeBackoffs, PeerAction, PeerManagerConfig, ReportSource,
+};
 use plexus_reqresp::{
     Protocol, ReqResp, ReqRespConfig, ReqRespHandle, Request, RespondError, Responder, ResponseSink,
 };
@@ -319,6 +321,30 @@ struct Shared {
     nonce: AtomicU64,
 }
 
+/// What node `idx` serves, as its MetaData says and as discovery would advertise it (the
+/// ENR's `attnets` and `cgc`): attestation subnet `idx mod ATT_SUBNETS`, 4 custody groups.
+fn advertised(idx: usize) -> Advertised {
+    Advertised {
+        attnets: 1 << (idx as u64 % ATT_SUBNETS),
+        syncnets: 0,
+        custody_group_count: 4,
+    }
+}
+
+/// Hand a peer to a peer manager as discovery would: with its advertised subnets when
+/// known (a node of this process), as a plain candidate otherwise (a bootstrap address).
+fn introduce(
+    pm: &PeerManagerHandle,
+    id: PeerId,
+    addrs: &[Multiaddr],
+    subnets_of: &HashMap<PeerId, Advertised>,
+) {
+    match subnets_of.get(&id) {
+        Some(adv) => pm.add_discovered(id, addrs.to_vec(), *adv),
+        None => pm.add_candidate(id, addrs.to_vec()),
+    }
+}
+
 struct Node {
     idx: usize,
     role: Role,
@@ -372,6 +398,11 @@ fn pm_config(plan: &Plan) -> PeerManagerConfig {
         dial_backoff: plan.slot,
         ban_duration: Duration::from_secs(3600),
         goodbye_timeout: Duration::from_millis(500),
+        // Subnet peers are dialed first only up to a quarter of the target: mates dial
+        // each other both ways, so a larger share would fill whole nodes with peers of
+        // their own subnet (and parity of columns), and a proposer would find no peer on
+        // the column subnets it does not follow.
+        target_peers_per_subnet: (plan.target / 4).max(2),
         ..PeerManagerConfig::default()
     };
     c.goodbye_backoff = GoodbyeBackoffs {
@@ -451,13 +482,14 @@ async fn start_node(
     };
     // MetaData advertises the node's attestation subnet, so peer managers keep (and
     // prefer) peers that cover the subnets they need.
+    let adv = advertised(idx);
     let mut attnets = BitVector::new();
-    let _ = attnets.set(idx % ATT_SUBNETS as usize, true);
+    let _ = attnets.set(adv.attnets.trailing_zeros() as usize, true);
     let md = MetaDataV3 {
         seq_number: 1,
         attnets,
         syncnets: BitVector::new(),
-        custody_group_count: 4,
+        custody_group_count: adv.custody_group_count,
     };
     let rr = ReqResp::spawn(host.clone(), schedule.clone(), rr_cfg, responder, md)
         .map_err(|e| fail("req/resp", e.to_string()))?;
@@ -485,7 +517,7 @@ async fn start_node(
                 .map_err(|e| fail("peer manager", e.to_string()))?;
             h.set_fork_digests(vec![schedule.digest_at(0)]);
             h.set_needs(plexus_peer_manager::SubnetNeeds {
-                attnets: 1 << (idx as u64 % ATT_SUBNETS),
+                attnets: adv.attnets,
                 ..Default::default()
             });
             Some(h)
@@ -799,6 +831,12 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
         .flatten()
         .map(|nd| (nd.id(), nd.addrs()))
         .collect();
+    // What discovery would advertise for each node (its ENR's attnets and cgc).
+    let subnets_of: HashMap<PeerId, Advertised> = nodes
+        .iter()
+        .flatten()
+        .map(|nd| (nd.id(), advertised(nd.idx)))
+        .collect();
     let external: Vec<(PeerId, Vec<Multiaddr>)> = args
         .bootstrap
         .iter()
@@ -808,7 +846,7 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
         if let Some(pm) = &node.pm {
             for (id, addrs) in all.iter().chain(&external) {
                 if *id != node.id() {
-                    pm.add_candidate(*id, addrs.clone());
+                    introduce(pm, *id, addrs, &subnets_of);
                 }
             }
         }
@@ -929,7 +967,7 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
             .await?;
             if let Some(pm) = &node.pm {
                 for (id, addrs) in &all {
-                    pm.add_candidate(*id, addrs.clone());
+                    introduce(pm, *id, addrs, &subnets_of);
                 }
             }
             nodes[i] = Some(node);
@@ -970,7 +1008,7 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
             if let Some(pm) = &node.pm {
                 for (id, addrs) in &all {
                     if *id != node.id() {
-                        pm.add_candidate(*id, addrs.clone());
+                        introduce(pm, *id, addrs, &subnets_of);
                     }
                 }
             }
