@@ -1,6 +1,11 @@
 //! `plexus devnet` end to end: a small network (8 nodes, 6 slots) with every scripted
-//! event, run as the binary; the report's figures are asserted.
+//! event, run as the binary; the report's figures are asserted, and its HTML page is
+//! loaded in headless Chromium (installed from Debian's packages when missing), which must
+//! lay out and draw its three plots.
 
+mod browser;
+
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -99,12 +104,132 @@ fn a_small_devnet_delivers_everything_and_the_events_go_as_they_should() {
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["ok"], true);
+    for s in json["per_slot"].as_array().unwrap() {
+        assert_eq!(
+            s["delivered_share"], 1.0,
+            "every accounted slot in full: {s}"
+        );
+    }
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    for plot in ["latency-cdf", "per-slot", "bytes-per-node"] {
+    for plot in PLOTS {
         assert!(
             html.contains(&format!("data-plot=\"{plot}\"")),
             "{plot} missing"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!html.contains("<script"), "the report has a script");
+
+    // The page in a real browser.
+    rendered_in_chromium(&dir, &json);
+
+    if std::env::var_os("PLEXUS_DEVNET_KEEP_REPORT").is_some() {
+        eprintln!("report kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The report's plots, by their `data-plot` names.
+const PLOTS: [&str; 3] = ["latency-cdf", "per-slot", "bytes-per-node"];
+
+/// The browser window's width, CSS pixels: wider than the page's 1000 px column.
+const WINDOW_WIDTH: u32 = 1200;
+
+/// Loads `dir/report.html` in headless Chromium and asserts that each plot was laid out
+/// at its size and drawn: a probe script, added to a copy of the page, measures what the
+/// browser made of each plot (see `browser::probe_plots`). Then takes a screenshot of the
+/// whole page into `dir/report.png` and checks it is a full-size, non-blank PNG.
+fn rendered_in_chromium(dir: &Path, json: &Value) {
+    let probe = browser::probe_plots(&dir.join("report.html"), WINDOW_WIDTH);
+    let shown = serde_json::to_string_pretty(&probe).unwrap();
+    assert!(probe["error"].is_null(), "the probe failed: {shown}");
+    let plots = probe["plots"].as_array().unwrap();
+    let names: Vec<&str> = plots.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, PLOTS, "the plots, in page order");
+
+    let slots = json["per_slot"].as_array().unwrap().len() as u64;
+    let nodes = json["per_node"].as_array().unwrap().len() as u64;
+    let topics = json["topics"].as_array().unwrap().len() as u64;
+    // Accounted slots only (the warm-up slot expects nothing and is left out).
+    assert!(slots >= 5 && nodes == 8 && topics == 5, "{json}");
+    for p in plots {
+        let name = p["name"].as_str().unwrap();
+        eprintln!(
+            "chromium: {name}: {} x {} px, drawn {}, {} of {} pixels inked, {} coloured",
+            p["width"], p["height"], p["drawn"], p["inked"], p["pixels"], p["chromatic"]
+        );
+        let drawn = |kind: &str| p["drawn"][kind].as_u64().unwrap_or(0);
+        assert!(
+            p["label"] != "no data" && !p["text"].as_str().unwrap().contains("no data"),
+            "{name} says no data: {p}"
+        );
+        // Laid out at its full size (860 px wide; the window leaves room for it).
+        let (w, h) = (p["width"].as_f64().unwrap(), p["height"].as_f64().unwrap());
+        assert!(
+            w >= 800.0 && h >= 250.0,
+            "{name} laid out at {w} x {h}: {p}"
+        );
+        assert_eq!(p["display"], "block", "{name}: {p}");
+        assert_eq!(p["visibility"], "visible", "{name}: {p}");
+        // Axes: grid lines and tick labels; text has a box only when a font drew it.
+        assert!(drawn("line") >= 5, "{name}: too few lines drawn: {p}");
+        assert!(drawn("text") >= 8, "{name}: too few labels drawn: {p}");
+        // The data.
+        match name {
+            "latency-cdf" => assert!(
+                drawn("polyline") >= topics,
+                "{name}: a curve per topic: {p}"
+            ),
+            "per-slot" => {
+                assert!(drawn("polyline") >= 2, "{name}: a line per panel: {p}");
+                assert!(
+                    drawn("circle") >= 2 * slots,
+                    "{name}: a dot per slot per panel: {p}"
+                );
+            }
+            "bytes-per-node" => {
+                assert!(drawn("rect") >= 2 * nodes, "{name}: two bars per node: {p}")
+            }
+            _ => unreachable!(),
+        }
+        // Rasterised, the plot has ink, and coloured ink (the series; axes are grey).
+        assert!(p["pixel_error"].is_null(), "{name}: {p}");
+        let pixels = p["pixels"].as_u64().unwrap();
+        let (inked, chromatic) = (
+            p["inked"].as_u64().unwrap(),
+            p["chromatic"].as_u64().unwrap(),
+        );
+        assert!(pixels >= 800 * 250, "{name}: {p}");
+        assert!(
+            inked * 100 >= pixels,
+            "{name}: under 1% of its pixels inked: {p}"
+        );
+        assert!(chromatic >= 500, "{name}: {chromatic} coloured pixels: {p}");
+    }
+
+    // A screenshot of the page itself, whole: a window as tall as the page.
+    let page_height = probe["page_height"].as_u64().unwrap() as u32;
+    assert!(page_height >= 1500, "page height {page_height}");
+    let height = page_height.min(16_000);
+    let png_path = dir.join("report.png");
+    browser::screenshot(
+        &browser::file_url(&dir.join("report.html")),
+        &png_path,
+        WINDOW_WIDTH,
+        height,
+    );
+    let png = std::fs::read(&png_path).unwrap();
+    assert_eq!(
+        browser::png_size(&png),
+        Some((WINDOW_WIDTH, height)),
+        "{} is not a {WINDOW_WIDTH} x {height} PNG",
+        png_path.display()
+    );
+    // A blank page of this size compresses to a few KiB; text and plots do not.
+    assert!(
+        png.len() > 100 * 1024,
+        "{}: only {} bytes",
+        png_path.display(),
+        png.len()
+    );
 }
