@@ -135,6 +135,39 @@ pub(crate) enum Command {
     /// CPU and memory per node, and what the peer managers did. Exits 1 unless every honest
     /// node received every message and every scripted event went as it should.
     Devnet(DevnetArgs),
+    /// Join a beacon network as a watcher: dial each --peer, exchange Status, follow the
+    /// fork's core gossip topics and print what arrives (connections, Goodbyes, Status,
+    /// each message with its size and id, a block's slot and proposer), with a summary
+    /// every slot. Runs until Ctrl-C or --duration.
+    Node(NodeArgs),
+}
+
+/// `plexus node` options.
+#[derive(Debug, Args)]
+pub(crate) struct NodeArgs {
+    #[command(flatten)]
+    pub(crate) net: EthNet,
+    /// A peer to dial (repeatable), e.g. a beacon node's `/ip4/…/tcp/9000/p2p/<id>`. With
+    /// `/p2p/<id>` the peer manager also redials it after a disconnect (with backoff).
+    #[arg(long = "peer", value_name = "MULTIADDR", value_parser = parse_multiaddr)]
+    pub(crate) peers: Vec<Multiaddr>,
+    /// Follow only this topic (repeatable): a name such as `beacon_block` or
+    /// `beacon_attestation_5`. Default: the fork's global topics (block, aggregate, exits,
+    /// slashings; sync committee contributions from Altair, BLS changes from Capella, the
+    /// Gloas payload topics from Gloas), light-client topics excepted.
+    #[arg(long = "topic", value_name = "NAME", value_parser = parse_kind)]
+    pub(crate) topics: Vec<plexus_eth::GossipKind>,
+    /// Accept and forward every message that decodes within its topic's bound. The node
+    /// verifies no signature, so by default it reports each message Ignore: not forwarded,
+    /// and peers do not penalise us for it.
+    #[arg(long)]
+    pub(crate) relay: bool,
+    /// Print a summary line every this many seconds (default: one slot).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub(crate) summary: Option<f64>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) duration: Option<u64>,
 }
 
 /// `plexus devnet` options.
@@ -241,6 +274,12 @@ fn parse_digest(s: &str) -> Result<plexus_eth::ForkDigest, String> {
         .map_err(|e| format!("not a fork digest: {e}"))
 }
 
+fn parse_kind(s: &str) -> Result<plexus_eth::GossipKind, String> {
+    plexus_eth::GossipKind::from_name(s).ok_or_else(|| {
+        format!("unknown topic name {s:?} (e.g. beacon_block, beacon_attestation_5)")
+    })
+}
+
 fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
     s.parse::<Multiaddr>()
         .map_err(|e| format!("not a multiaddr: {e}"))
@@ -336,6 +375,48 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn node_takes_repeated_peers_and_topic_names() {
+        use clap::Parser as _;
+        let n = Cli::try_parse_from([
+            "plexus",
+            "node",
+            "--network",
+            "minimal",
+            "--peer",
+            "/ip4/10.0.0.1/tcp/9000",
+            "--peer",
+            "/ip4/10.0.0.2/udp/9001/quic-v1",
+            "--topic",
+            "beacon_block",
+            "--topic",
+            "beacon_attestation_5",
+            "--relay",
+            "--duration",
+            "30",
+        ])
+        .unwrap();
+        let Command::Node(a) = &n.command else {
+            panic!("{:?}", n.command)
+        };
+        assert_eq!(a.peers.len(), 2);
+        assert_eq!(
+            a.topics,
+            [
+                plexus_eth::GossipKind::BeaconBlock,
+                plexus_eth::GossipKind::BeaconAttestation(5)
+            ]
+        );
+        assert!(a.relay);
+        assert_eq!(a.duration, Some(30));
+        assert_eq!(a.summary, None);
+        assert!(
+            Cli::try_parse_from(["plexus", "node", "--topic", "beacon_attestation_05"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["plexus", "node", "--summary", "0"]).is_err());
+        assert!(Cli::try_parse_from(["plexus", "node", "--peer", "10.0.0.1:9000"]).is_err());
     }
 
     #[test]

@@ -22,10 +22,13 @@ use crate::output::Out;
 use crate::{Failure, connect, with_timeout};
 
 /// The chain as the command understands it.
-struct Chain {
-    schedule: Arc<ForkSchedule>,
-    genesis_time: Option<u64>,
-    digest: ForkDigest,
+pub(crate) struct Chain {
+    /// The network's fork schedule.
+    pub(crate) schedule: Arc<ForkSchedule>,
+    /// Genesis (Unix seconds), when known.
+    pub(crate) genesis_time: Option<u64>,
+    /// The digest we put in our Status: `--fork-digest`, or the wall-clock epoch's.
+    pub(crate) digest: ForkDigest,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -45,18 +48,23 @@ fn parse_root(s: &str) -> Result<Root, Failure> {
     Ok(root)
 }
 
-fn wall_epoch(config: &ChainConfig, genesis_time: Option<u64>) -> Epoch {
-    let Some(genesis) = genesis_time else {
-        return 0;
-    };
+/// The epoch the wall clock is in (0 before genesis or without a genesis time).
+pub(crate) fn wall_epoch(config: &ChainConfig, genesis_time: Option<u64>) -> Epoch {
+    wall_slot(config, genesis_time).map_or(0, |s| s / config.preset.slots_per_epoch())
+}
+
+/// The slot the wall clock is in: `None` without a genesis time, 0 before genesis.
+pub(crate) fn wall_slot(config: &ChainConfig, genesis_time: Option<u64>) -> Option<u64> {
+    let genesis = genesis_time?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let since = now.saturating_sub(genesis.saturating_mul(1000));
-    since / config.slot_duration_ms.max(1) / config.preset.slots_per_epoch()
+    Some(since / config.slot_duration_ms.max(1))
 }
 
-fn chain(net: &EthNet) -> Result<Chain, Failure> {
+/// The chain `net` names: a built-in network or a config file, and our digest.
+pub(crate) fn chain(net: &EthNet) -> Result<Chain, Failure> {
     let (schedule, genesis_time) = match (&net.config, &net.genesis_validators_root) {
         (Some(path), Some(root)) => {
             let text = std::fs::read_to_string(path)
@@ -87,7 +95,7 @@ fn chain(net: &EthNet) -> Result<Chain, Failure> {
 
 /// Our Status: the chosen digest, nothing finalized, head at genesis (a tool, not a node
 /// with a chain: peers answer it and do not sync from it).
-fn our_status(digest: ForkDigest) -> StatusV2 {
+pub(crate) fn our_status(digest: ForkDigest) -> StatusV2 {
     StatusV2 {
         fork_digest: digest,
         finalized_root: [0; 32],

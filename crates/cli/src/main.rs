@@ -11,6 +11,7 @@ mod devnet;
 mod eth;
 mod gossip;
 mod metrics;
+mod node;
 mod output;
 
 use std::process::ExitCode;
@@ -162,6 +163,7 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
             args.metrics = g.metrics;
             return devnet::run(&args, out).await;
         }
+        Command::Node(args) => return node::run(g, key, args, out).await,
         Command::PeerId => {
             let peer = key.public().to_peer_id();
             out.event(
@@ -176,33 +178,9 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
 
     let mut listen = g.listen.clone();
     if listen.is_empty() && matches!(cli.command, Command::Listen { .. }) {
-        listen.push("/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr"));
-        listen.push(
-            "/ip4/0.0.0.0/udp/0/quic-v1"
-                .parse()
-                .expect("valid multiaddr"),
-        );
+        listen = default_listen();
     }
-    // QUIC first (the consensus spec's primary transport), TCP as fallback.
-    let quic = plexus_quic::QuicTransport::new(&key, plexus_quic::QuicConfig::default());
-    let mut cfg = HostConfig::new(key);
-    cfg.transports = vec![
-        Arc::new(quic),
-        Arc::new(plexus_tcp::TcpTransport::new(cfg.tcp.clone())),
-    ];
-    cfg.listen = listen;
-    let mux = cfg.limits.mux.clone();
-    cfg.muxers = match g.muxer {
-        args::Muxer::Auto => Vec::new(), // the host's default: yamux, then mplex
-        args::Muxer::Yamux => vec![Arc::new(plexus_yamux::YamuxConfig::new(
-            Default::default(),
-            mux,
-        ))],
-        args::Muxer::Mplex => vec![Arc::new(plexus_mplex::MplexConfig::new(
-            Default::default(),
-            mux,
-        ))],
-    };
+    let cfg = host_config(g, key, listen);
     let host = Host::new(cfg)
         .await
         .map_err(|e| Failure::Check(format!("cannot start the host: {e}")))?;
@@ -298,10 +276,46 @@ async fn run(cli: Cli, out: Out) -> Result<(), Failure> {
             download,
         } => perf(&host, addr, *upload, *download, g.timeout(), out).await,
         Command::Eth { command } => eth::run(&host, command, g.timeout(), out).await,
-        Command::Keygen { .. } | Command::PeerId | Command::Devnet(_) => Ok(()),
+        Command::Keygen { .. } | Command::PeerId | Command::Devnet(_) | Command::Node(_) => Ok(()),
     };
     host.shutdown().await;
     result
+}
+
+/// What `listen` and `node` bind without `--listen`: TCP and QUIC on every interface,
+/// ports chosen by the system.
+fn default_listen() -> Vec<Multiaddr> {
+    vec![
+        "/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr"),
+        "/ip4/0.0.0.0/udp/0/quic-v1"
+            .parse()
+            .expect("valid multiaddr"),
+    ]
+}
+
+/// The host configuration of every command: QUIC first (the consensus spec's primary
+/// transport), TCP as fallback, the muxers of `--muxer`, listening on `listen`.
+fn host_config(g: &Global, key: Keypair, listen: Vec<Multiaddr>) -> HostConfig {
+    let quic = plexus_quic::QuicTransport::new(&key, plexus_quic::QuicConfig::default());
+    let mut cfg = HostConfig::new(key);
+    cfg.transports = vec![
+        Arc::new(quic),
+        Arc::new(plexus_tcp::TcpTransport::new(cfg.tcp.clone())),
+    ];
+    cfg.listen = listen;
+    let mux = cfg.limits.mux.clone();
+    cfg.muxers = match g.muxer {
+        args::Muxer::Auto => Vec::new(), // the host's default: yamux, then mplex
+        args::Muxer::Yamux => vec![Arc::new(plexus_yamux::YamuxConfig::new(
+            Default::default(),
+            mux,
+        ))],
+        args::Muxer::Mplex => vec![Arc::new(plexus_mplex::MplexConfig::new(
+            Default::default(),
+            mux,
+        ))],
+    };
+    cfg
 }
 
 fn key_name(k: KeyKind) -> &'static str {

@@ -11,9 +11,7 @@ use plexus_eth::ssz_types::BitVector;
 use plexus_eth::{
     Fork, ForkDigest, ForkSchedule, MetaDataV2, MetaDataV3, Network, StatusV1, StatusV2,
 };
-use plexus_host::{HandlerOpts, Host, HostConfig};
-use plexus_identity::Keypair;
-use plexus_multiaddr::Protocol as Ma;
+use plexus_host::{HandlerOpts, Host};
 use plexus_reqresp::{
     CodecConfig, EpochClock, Protocol, ReqResp, ReqRespConfig, Request, RespondError, Responder,
     ResponseSink, decode_request_bytes, encode_success_chunk,
@@ -21,7 +19,8 @@ use plexus_reqresp::{
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BIN: &str = env!("CARGO_BIN_EXE_plexus");
+mod common;
+use common::{BIN, addr_of, host, of};
 
 fn schedule() -> Arc<ForkSchedule> {
     Arc::new(ForkSchedule::for_network(Network::Mainnet).unwrap())
@@ -63,17 +62,6 @@ fn events(out: &Output) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
-}
-
-fn of<'a>(evs: &'a [Value], name: &str) -> Vec<&'a Value> {
-    evs.iter().filter(|e| e["event"] == name).collect()
-}
-
-fn addr_of(h: &Host) -> String {
-    h.listen_addrs()[0]
-        .clone()
-        .with(Ma::P2p(h.peer_id()))
-        .to_string()
 }
 
 const HEAD_SLOT: u64 = 13_200_000;
@@ -119,13 +107,6 @@ impl Responder for Current {
             }
         })
     }
-}
-
-async fn host(muxers: Vec<Arc<dyn plexus_core::MuxerUpgrade>>) -> Host {
-    let mut cfg = HostConfig::new(Keypair::generate_secp256k1());
-    cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-    cfg.muxers = muxers;
-    Host::new(cfg).await.unwrap()
 }
 
 #[test]
