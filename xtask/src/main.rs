@@ -9,8 +9,10 @@
 //! - `bench`: the benchmarks against rust-libp2p, release builds: end to end
 //!   (`cargo bench -p plexus-interop-tests --bench e2e`), then the gossip network
 //!   (`--bench gossip`), then Req/Resp serving blocks by range
-//!   (`cargo bench -p plexus-reqresp --bench serve`); prints their tables and writes
-//!   them, with the commands, the date and the machine, to `docs/BENCHMARKS.md`.
+//!   (`cargo bench -p plexus-reqresp --bench serve`), then `plexus devnet` at 20 and
+//!   100 nodes; prints their tables and writes them, with the commands, the date and the
+//!   machine, to `docs/BENCHMARKS.md`. `bench devnet` runs only the devnet rows and
+//!   prints them (the file is left as it is).
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -54,10 +56,13 @@ fn main() -> ExitCode {
         Some("test") => test(&root),
         Some("deps") => deps(&root),
         Some("fuzz") => fuzz(&root, &args[1..]),
+        Some("bench") if args.get(1).map(String::as_str) == Some("devnet") => {
+            devnet_bench(&root).map(|_| ())
+        }
         Some("bench") => bench(&root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | test | deps | fuzz [--smoke] [--seconds N] [TARGET...] | bench>"
+                "usage: cargo xtask <ci | test | deps | fuzz [--smoke] [--seconds N] [TARGET...] | bench [devnet]>"
             );
             return ExitCode::from(2);
         }
@@ -358,6 +363,112 @@ fn run_bench(root: &Path, package: &str, name: &str) -> Result<(String, f64), St
     Ok((table, secs))
 }
 
+/// Node counts of the devnet rows.
+const DEVNET_NODES: [u32; 2] = [20, 100];
+
+/// `plexus --json devnet --nodes N` (release build) at each of [`DEVNET_NODES`]: a table
+/// of CPU per delivered message, latency p99, duplicates and RSS per node, from each
+/// run's JSON report, and the seconds it all took.
+fn devnet_bench(root: &Path) -> Result<(String, f64), String> {
+    use std::io::{BufRead, BufReader};
+    let t = Instant::now();
+    run(
+        "cargo build --release --bin plexus",
+        cargo()
+            .current_dir(root)
+            .args(["build", "--release", "--bin", "plexus"]),
+    )?;
+    let bin = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release/plexus");
+    let mut table = String::from(
+        "`plexus devnet` with its defaults (12 slots of 1 s, seed 1, every scripted event), \
+         one process, every node a full host. CPU is the process's, per delivered message \
+         (first receipts at a node, all topics); duplicates are receipts beyond the first per \
+         delivered message.\n\n\
+         | nodes | result | CPU µs / delivered msg | block p99 | attestation p99 | all topics p99 | duplicates / msg (block, all) | RSS / node | CPU s / node | wall |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for nodes in DEVNET_NODES {
+        let step = format!("plexus devnet --nodes {nodes}");
+        eprintln!("==> {step}");
+        let started = Instant::now();
+        let mut child = Command::new(&bin)
+            .args(["--json", "devnet", "--nodes", &nodes.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{step}: cannot start {}: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut report = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| format!("{step}: reading its output: {e}"))?;
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            match v["event"].as_str() {
+                Some("slot") => eprintln!("    {step}: slot {}", v["slot"]),
+                Some("report") => report = Some(v),
+                _ => {}
+            }
+        }
+        let status = child.wait().map_err(|e| format!("{step}: {e}"))?;
+        let wall = started.elapsed().as_secs_f64();
+        eprintln!("<== {step}: {:?} in {wall:.1}s", status.code());
+        let r = report.ok_or_else(|| format!("{step}: no report line"))?;
+        table.push_str(&devnet_row(&r, wall));
+    }
+    println!("{table}");
+    Ok((table, t.elapsed().as_secs_f64()))
+}
+
+/// One table row from a devnet JSON report.
+fn devnet_row(r: &serde_json::Value, wall: f64) -> String {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let topics = r["topics"].as_array().cloned().unwrap_or_default();
+    let topic = |name: &str| topics.iter().find(|t| t["name"] == name);
+    let p99 = |name: &str| topic(name).map_or(f64::NAN, |t| f(&t["latency_ms"]["p99"]));
+    let delivered: f64 = topics.iter().map(|t| f(&t["delivered"])).sum();
+    let dup_receipts: f64 = topics
+        .iter()
+        .map(|t| f(&t["duplicates_per_message"]) * f(&t["delivered"]))
+        .sum();
+    let all_p99 = topics
+        .iter()
+        .map(|t| f(&t["latency_ms"]["p99"]))
+        .fold(f64::NAN, f64::max);
+    let nodes = f(&r["nodes"]);
+    let cpu_node = f(&r["cpu_seconds_per_node"]);
+    let reach: Vec<String> = topics
+        .iter()
+        .filter(|t| t["delivered"] != t["expected"])
+        .map(|t| {
+            format!(
+                "{} {:.1} %",
+                t["name"].as_str().unwrap_or("?"),
+                100.0 * f(&t["reach"])
+            )
+        })
+        .collect();
+    let result = if r["ok"] == true {
+        "OK".to_string()
+    } else if reach.is_empty() {
+        "FAILED (an event)".to_string()
+    } else {
+        format!("FAILED: {}", reach.join(", "))
+    };
+    format!(
+        "| {nodes} | {result} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms | {:.2}, {:.2} | {:.1} MiB | {cpu_node:.2} | {wall:.0} s |\n",
+        cpu_node * nodes / delivered.max(1.0) * 1e6,
+        p99("beacon_block"),
+        p99("beacon_attestation"),
+        all_p99,
+        topic("beacon_block").map_or(f64::NAN, |t| f(&t["duplicates_per_message"])),
+        dup_receipts / delivered.max(1.0),
+        f(&r["rss_mib_per_node"]),
+    )
+}
+
 /// `cargo xtask bench`: run the end-to-end benchmark, the gossip benchmark, then the
 /// Req/Resp serving benchmark, show their progress (stderr) and tables (stdout), and
 /// write the tables to `docs/BENCHMARKS.md`.
@@ -365,13 +476,15 @@ fn bench(root: &Path) -> Result<(), String> {
     const E2E: &str = "cargo bench -p plexus-interop-tests --bench e2e";
     const GOSSIP: &str = "cargo bench -p plexus-interop-tests --bench gossip";
     const SERVE: &str = "cargo bench -p plexus-reqresp --bench serve";
+    const DEVNET: &str = "plexus devnet --nodes 20, then --nodes 100 (release build)";
     let load = std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into());
     let (table, e2e_secs) = run_bench(root, "plexus-interop-tests", "e2e")?;
     let (gossip_table, gossip_secs) = run_bench(root, "plexus-interop-tests", "gossip")?;
     let (serve_table, serve_secs) = run_bench(root, "plexus-reqresp", "serve")?;
-    let secs = e2e_secs + gossip_secs + serve_secs;
+    let (devnet_table, devnet_secs) = devnet_bench(root)?;
+    let secs = e2e_secs + gossip_secs + serve_secs + devnet_secs;
     let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let commit = command_output(
         "git",
@@ -403,9 +516,10 @@ fn bench(root: &Path) -> Result<(), String> {
         "# Benchmarks\n\n\
          plexus and rust-libp2p measured side by side on loopback, in one run, on one machine \
          (issue 4). Regenerate with:\n\n\
-         ```sh\ncargo xtask bench     # runs: {E2E}, then: {GOSSIP}, then: {SERVE}\n```\n\n\
+         ```sh\ncargo xtask bench     # runs: {E2E}, then: {GOSSIP}, then: {SERVE}, then: {DEVNET}\n```\n\n\
          The run took {secs:.0} s including the release builds (end to end {e2e_secs:.0} s, \
-         gossip {gossip_secs:.0} s, Req/Resp {serve_secs:.0} s). Date: {date}. Code: {code}.\n\n\
+         gossip {gossip_secs:.0} s, Req/Resp {serve_secs:.0} s, devnet {devnet_secs:.0} s). \
+         Date: {date}. Code: {code}.\n\n\
          Machine:\n\n{machine}- load average (1, 5, 15 min) when the run started: {load}\n\n\
          Micro-benchmarks (criterion, not part of this table): \
          `cargo bench -p plexus-yamux --bench frames`, \
@@ -414,7 +528,8 @@ fn bench(root: &Path) -> Result<(), String> {
          chunk and a BlocksByRange request, encoded and decoded).\n\n\
          ## Result\n\n{table}\n\
          ## Gossip: a network of nodes, plexus versus rust-libp2p\n\n{gossip_table}\n\
-         ## Req/Resp: serving blocks by range\n\n{serve_table}",
+         ## Req/Resp: serving blocks by range\n\n{serve_table}\n\
+         ## Devnet: the whole stack, 20 and 100 nodes in one process\n\n{devnet_table}",
         machine = machine_description(),
     );
     let path = root.join("docs/BENCHMARKS.md");
