@@ -133,3 +133,48 @@ async fn a_banned_ip_is_refused_on_quic_before_any_tls_work() {
     assert_eq!(server_quic.pending_handshakes(), 0);
     assert!(server.connected_peers().is_empty());
 }
+
+/// A peer that shuts its host down and exits at once (its runtime dropped, as a process
+/// ends) is seen to leave right away: its QUIC CONNECTION_CLOSE goes out before shutdown
+/// returns, instead of the connection lingering until the idle timeout.
+#[tokio::test]
+async fn a_peer_that_shuts_down_and_exits_is_gone_at_once() {
+    let (a, _) = dual(Keypair::generate_ed25519()).await;
+    let mut ea = a.events();
+    let target = addr(&a, true);
+    let a_id = a.peer_id();
+    let b_id = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let id = rt.block_on(async {
+            let (b, _) = dual(Keypair::generate_ed25519()).await;
+            let conn = b
+                .connect(vec![target.with(Protocol::P2p(a_id))])
+                .await
+                .unwrap();
+            assert!(
+                conn.remote_addr
+                    .iter()
+                    .any(|p| matches!(p, Protocol::QuicV1))
+            );
+            b.shutdown().await;
+            b.peer_id()
+        });
+        // The process ends: nothing of B runs after this.
+        drop(rt);
+        id
+    })
+    .await
+    .unwrap();
+    let t = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match ea.recv().await.unwrap() {
+                plexus_host::HostEvent::Disconnected { peer, .. } if peer == b_id => break,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("B still connected {:?} after it exited", t.elapsed()));
+    assert!(a.connection(&b_id).is_none());
+}
