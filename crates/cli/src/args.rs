@@ -194,6 +194,19 @@ pub(crate) struct DevnetArgs {
     /// Addresses of nodes in another devnet process (`/ip4/…/tcp/…/p2p/…`), dialed too.
     #[arg(long, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
     pub(crate) bootstrap: Vec<Multiaddr>,
+    /// More --bootstrap addresses, one per line (another process's --addrs-out file).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) bootstrap_file: Option<PathBuf>,
+    /// Once the nodes listen, write their addresses (`…/p2p/<id>`, one per line) to FILE,
+    /// for another process's --bootstrap-file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) addrs_out: Option<PathBuf>,
+    /// Where the nodes listen. A loopback address gives each node its own, counting up
+    /// from it (200 per third octet), so refusals by IP are per node; another process on
+    /// this machine takes another range (e.g. 127.1.10.10). Any other address is shared by
+    /// all nodes, each on its own ports: a run across machines.
+    #[arg(long, value_name = "IPV4", default_value = "127.0.10.10")]
+    pub(crate) ip: std::net::Ipv4Addr,
     /// No late joiner.
     #[arg(long)]
     pub(crate) no_late_joiner: bool,

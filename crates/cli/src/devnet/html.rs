@@ -92,6 +92,7 @@ pub(crate) fn render(r: &Report) -> String {
 
     reqresp(&mut o, r);
     peer_manager(&mut o, r);
+    cross_process(&mut o, r);
     resources(&mut o, r);
     details(&mut o, r);
     o.push_str(
@@ -219,6 +220,23 @@ fn reqresp(o: &mut String, r: &Report) {
         q.blocks,
         num(q.p50_ms, 1),
         num(q.p99_ms, 1)
+    );
+}
+
+/// Other devnet processes (`--bootstrap`), when there were any.
+fn cross_process(o: &mut String, r: &Report) {
+    let x = &r.outside;
+    if x.bootstrap == 0 && x.peers == 0 && x.messages == 0 {
+        return;
+    }
+    let _ = write!(
+        o,
+        "<h2>Other processes</h2>\n<table>\n<tr><th class=\"num\">bootstrap addresses</th>\
+         <th class=\"num\">connections to their nodes at the end</th>\
+         <th class=\"num\">their messages received</th></tr>\n\
+         <tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n\
+         </table>\n",
+        x.bootstrap, x.peers, x.messages
     );
 }
 
@@ -1080,6 +1098,7 @@ mod tests {
             })
             .collect();
         Report {
+            outside: Default::default(),
             nodes: 20,
             slots: 12,
             slot_ms: 2000,

@@ -106,6 +106,17 @@ pub(crate) struct EventReport {
     pub ok: bool,
 }
 
+/// Other devnet processes joined with `--bootstrap`: what this one saw of them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CrossProcess {
+    /// Bootstrap addresses given.
+    pub bootstrap: usize,
+    /// Connections from this process's nodes to nodes of other processes, at the end.
+    pub peers: u64,
+    /// Valid messages published by other processes, received here (first receipts).
+    pub messages: u64,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Report {
@@ -135,6 +146,8 @@ pub(crate) struct Report {
     pub peer_manager: PeerManagerReport,
     /// Scripted events.
     pub events: Vec<EventReport>,
+    /// Other processes (`--bootstrap`).
+    pub outside: CrossProcess,
     /// Every honest node received every message, the late joiner synced, and every event
     /// went as it should.
     pub ok: bool,
@@ -192,6 +205,11 @@ impl Report {
                     .collect::<Vec<_>>(),
                 "reconnects_refused": self.peer_manager.reconnects_refused,
                 "handshakes_after_ban": self.peer_manager.handshakes_after_ban,
+            },
+            "cross_process": {
+                "bootstrap_addrs": self.outside.bootstrap,
+                "peers": self.outside.peers,
+                "messages_received": self.outside.messages,
             },
             "events": self.events.iter()
                 .map(|e| json!({"name": e.name, "outcome": e.outcome, "ok": e.ok}))
@@ -288,6 +306,16 @@ impl Report {
         );
         for (r, c, n) in &pm.refusals {
             w(&mut s, format!("  refused {n} at {c} ({r})"));
+        }
+        let o = &self.outside;
+        if o.bootstrap > 0 || o.peers > 0 || o.messages > 0 {
+            w(
+                &mut s,
+                format!(
+                    "other processes: {} bootstrap addresses, {} connections to their nodes at the end, {} of their messages received",
+                    o.bootstrap, o.peers, o.messages
+                ),
+            );
         }
         w(&mut s, String::new());
         for e in &self.events {

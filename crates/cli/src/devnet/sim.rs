@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,8 +30,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::report::{
-    EventReport, NodeReport, PeerManagerReport, Report, ReqRespReport, SlotReport, TopicReport,
-    percentile, share,
+    CrossProcess, EventReport, NodeReport, PeerManagerReport, Report, ReqRespReport, SlotReport,
+    TopicReport, percentile, share,
 };
 use crate::Failure;
 use crate::args::DevnetArgs;
@@ -319,6 +319,8 @@ struct Shared {
     start: Instant,
     deliveries: Mutex<Vec<Delivery>>,
     nonce: AtomicU64,
+    /// Every nonce this process published (to tell other processes' messages apart).
+    own: Mutex<HashSet<u64>>,
 }
 
 /// What node `idx` serves, as its MetaData says and as discovery would advertise it (the
@@ -375,6 +377,8 @@ impl Node {
 
 /// The run's knobs derived from the arguments.
 struct Plan {
+    /// The first node's IP (see `node_ip`).
+    ip: Ipv4Addr,
     slots: u64,
     slot: Duration,
     late: Option<usize>,
@@ -385,6 +389,33 @@ struct Plan {
     leave_at: u64,
     back_at: u64,
     target: usize,
+}
+
+/// Node `idx`'s IP: counting up from `plan.ip` on loopback (200 per third octet), else
+/// `plan.ip` for every node.
+fn node_ip(plan: &Plan, idx: usize) -> Ipv4Addr {
+    if !plan.ip.is_loopback() {
+        return plan.ip;
+    }
+    let [a, b, c, d] = plan.ip.octets();
+    Ipv4Addr::new(a, b, c + (idx / 200) as u8, d + (idx % 200) as u8)
+}
+
+/// `--ip` fits `n` nodes: a dialable address and, on loopback, room for `n` addresses.
+fn check_ip(ip: Ipv4Addr, n: usize) -> Result<(), Failure> {
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+        return Err(Failure::Usage(format!(
+            "--ip {ip}: the nodes need an address others can dial"
+        )));
+    }
+    let [_, _, c, d] = ip.octets();
+    if ip.is_loopback() && (d == 0 || d > 55 || c as usize + (n - 1) / 200 > 255) {
+        return Err(Failure::Usage(format!(
+            "--ip {ip}: on loopback each node takes the next address, 200 per third octet: \
+             the last octet must be 1..=55 and the third leave room for {n} nodes"
+        )));
+    }
+    Ok(())
 }
 
 fn pm_config(plan: &Plan) -> PeerManagerConfig {
@@ -422,7 +453,7 @@ async fn start_node(
     shared: &Arc<Shared>,
     store: Store,
 ) -> Result<Node, Failure> {
-    let ip = Ipv4Addr::new(127, 0, (10 + idx / 200) as u8, (10 + idx % 200) as u8);
+    let ip = node_ip(plan, idx);
     let fail = |what: &str, e: String| Failure::Check(format!("node {idx}: {what}: {e}"));
     let quic = plexus_quic::QuicTransport::new(&key, plexus_quic::QuicConfig::default());
     let mut hc = HostConfig::new(key.clone());
@@ -737,8 +768,24 @@ async fn sync(node: &Node, upto: u64, rr_lat: &mut Vec<f64>) -> (u64, u64, u64) 
 /// Run the devnet.
 pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
     let n = (args.nodes as usize).max(2);
+    check_ip(args.ip, n)?;
+    let mut bootstrap = args.bootstrap.clone();
+    if let Some(path) = &args.bootstrap_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+        for (i, line) in text.lines().map(str::trim).enumerate() {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let a: Multiaddr = line.parse().map_err(|e| {
+                Failure::Usage(format!("{} line {}: {line:?}: {e}", path.display(), i + 1))
+            })?;
+            bootstrap.push(a);
+        }
+    }
     let events_on = n >= 8;
     let plan = Plan {
+        ip: args.ip,
         slots: args.slots.max(4),
         slot: Duration::from_millis(args.slot_ms.max(100)),
         late: (events_on && !args.no_late_joiner).then_some(n - 1),
@@ -765,10 +812,19 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
     };
     let chain = schedule([7; 32])?;
     let other_chain = schedule([8; 32])?;
+    // Nonces carry random high bits, so messages of another process (--bootstrap) never
+    // pass for ours, whatever the seeds.
+    let salt = {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    };
     let shared = Arc::new(Shared {
         start: Instant::now(),
         deliveries: Mutex::new(Vec::new()),
-        nonce: AtomicU64::new(1),
+        nonce: AtomicU64::new(1 | salt << 32),
+        own: Mutex::new(HashSet::new()),
     });
     let tty = !out.json && std::io::stdout().is_terminal();
     let say = |name: &str, fields: serde_json::Value, line: String| {
@@ -825,6 +881,14 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
             format!("devnet: metrics on http://{bound}/"),
         );
     }
+    if let Some(path) = &args.addrs_out {
+        write_addrs(path, nodes.iter().flatten())?;
+        say(
+            "addrs_written",
+            json!({"file": path.display().to_string()}),
+            format!("devnet: node addresses written to {}", path.display()),
+        );
+    }
     // Everyone knows everyone (discovery stands in), plus the bootstrap addresses.
     let all: Vec<(PeerId, Vec<Multiaddr>)> = nodes
         .iter()
@@ -837,8 +901,7 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
         .flatten()
         .map(|nd| (nd.id(), advertised(nd.idx)))
         .collect();
-    let external: Vec<(PeerId, Vec<Multiaddr>)> = args
-        .bootstrap
+    let external: Vec<(PeerId, Vec<Multiaddr>)> = bootstrap
         .iter()
         .filter_map(|a| Some((a.peer_id()?, vec![a.clone()])))
         .collect();
@@ -1043,6 +1106,7 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
                 corrupt,
             );
             let nonce = u64_at(&p, 20);
+            lock(&shared.own).insert(nonce);
             // The first slot is a warm-up: its traffic flows but is not accounted.
             if !corrupt && slot >= WARMUP_SLOTS {
                 let expected = subs
@@ -1538,8 +1602,31 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
             peers: nd.host.connected_peers().len(),
         })
         .collect();
+    let ours: HashSet<PeerId> = keys.iter().map(|k| k.public().to_peer_id()).collect();
+    let outside = CrossProcess {
+        bootstrap: bootstrap.len(),
+        peers: nodes
+            .iter()
+            .flatten()
+            .map(|nd| {
+                nd.host
+                    .connected_peers()
+                    .iter()
+                    .filter(|p| !ours.contains(p))
+                    .count() as u64
+            })
+            .sum(),
+        messages: {
+            let own = lock(&shared.own);
+            lock(&shared.deliveries)
+                .iter()
+                .filter(|d| !own.contains(&d.nonce))
+                .count() as u64
+        },
+    };
     let (cpu, rss) = process_usage();
     let report = Report {
+        outside,
         nodes: n,
         slots: plan.slots,
         slot_ms: plan.slot.as_millis() as u64,
@@ -1582,6 +1669,22 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
                 .into(),
         ))
     }
+}
+
+/// Write each node's listen addresses with its `/p2p/` id, one per line, to `path`
+/// (through a temporary file and a rename, so a reader never sees half of it).
+fn write_addrs<'a>(path: &Path, nodes: impl Iterator<Item = &'a Node>) -> Result<(), Failure> {
+    let mut text = String::new();
+    for nd in nodes {
+        for a in nd.addrs() {
+            text.push_str(&a.with(Addr::P2p(nd.id())).to_string());
+            text.push('\n');
+        }
+    }
+    let io = |e: std::io::Error| Failure::Usage(format!("cannot write {}: {e}", path.display()));
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 fn write_report(dir: &PathBuf, report: &Report) -> Result<(), Failure> {
