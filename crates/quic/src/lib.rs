@@ -76,8 +76,8 @@ pub struct QuicConfig {
     /// dial. Default off: libp2p has no 0-RTT for them to speed up, and every dial uses the same
     /// server name, so a kept token would be presented to whichever peer is dialed next.
     pub validation_tokens: bool,
-    /// Closing a connection returns once its CONNECTION_CLOSE frame has been sent, or after
-    /// this long. quinn's close only queues the frame for the connection's driver task: a
+    /// Closing a connection returns once its CONNECTION_CLOSE packet has been handed to the
+    /// socket, or after this long. quinn's close only queues the frame for the connection's driver task: a
     /// process that exits right after closing (or after the host's shutdown) could send
     /// none, and its peers would hold the dead connection until their idle timeout. The
     /// frame bypasses congestion control, so it goes out in well under a millisecond on an
@@ -595,12 +595,22 @@ impl MuxedConn for QuicConn {
                 // Closed already (by the peer, a timeout or an earlier close).
                 return;
             }
+            // Once closed, the connection sends nothing but its close packet: the next
+            // datagram it hands to the socket is that.
+            let sent = self.conn.stats().udp_tx.datagrams;
             self.conn.close(0u32.into(), b"");
             let deadline = tokio::time::Instant::now() + self.close_linger;
-            while self.conn.stats().frame_tx.connection_close == 0
+            let mut polls = 0u32;
+            while self.conn.stats().udp_tx.datagrams == sent
                 && tokio::time::Instant::now() < deadline
             {
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                // The connection's driver task sends it: let it run, cheaply at first.
+                if polls < 32 {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                polls += 1;
             }
         })
     }
