@@ -7,6 +7,9 @@
 //! Byte 0 = 0xff instead feeds the rest to the chain-config parser (local input, fuzzed for
 //! robustness).
 //!
+//! Both the raw data and a decoded payload also go through `signed_block_slot_and_proposer`
+//! (the `SignedBeaconBlock` fixed-part reader `plexus node` prints blocks with).
+//!
 //! Asserts: no panic; a parsed topic prints back to the same string; a decoded payload is at
 //! most the topic's bound and exactly the declared length, re-encodes and decodes to itself;
 //! the message id returned with a decode equals the stand-alone message-id function's; a
@@ -15,7 +18,7 @@ use std::sync::OnceLock;
 
 use plexus_eth::{
     ChainConfig, ForkSchedule, GossipKind, GossipTopic, Network, declared_len, decode_gossip,
-    encode_gossip, message_id_with_limit,
+    encode_gossip, message_id_with_limit, signed_block_slot_and_proposer,
 };
 
 fn schedules() -> &'static [ForkSchedule; 2] {
@@ -33,6 +36,16 @@ fn known_topic(s: &ForkSchedule, sel: u8) -> String {
     let kinds = GossipKind::all_at(entry.fork, s.config());
     let kind = kinds[usize::from(sel / 8) % kinds.len()];
     GossipTopic::new(entry.digest, kind).to_string()
+}
+
+/// `signed_block_slot_and_proposer` reads only a well-formed fixed part, and reads it
+/// right.
+fn block_fields(ssz: &[u8]) {
+    if let Some((slot, proposer)) = signed_block_slot_and_proposer(ssz) {
+        assert!(ssz.len() >= 184 && ssz[..4] == 100u32.to_le_bytes());
+        assert_eq!(slot.to_le_bytes(), ssz[100..108]);
+        assert_eq!(proposer.to_le_bytes(), ssz[108..116]);
+    }
 }
 
 pub fn run(data: &[u8]) {
@@ -75,12 +88,15 @@ pub fn run(data: &[u8]) {
             decode_gossip(&again, bound).as_deref(),
             Ok(&msg.payload[..])
         );
+        block_fields(&msg.payload);
         let fork = msg.topic.entry.fork;
         assert_eq!(
             id,
             message_id_with_limit(&topic, payload, fork, schedule.config().max_payload_size)
         );
     }
+
+    block_fields(payload);
 
     // Small limits reach every early refusal.
     for limit in [0, 1, 64, 240] {

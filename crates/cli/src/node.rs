@@ -56,27 +56,6 @@ const SHUTDOWN_GOODBYE: Duration = Duration::from_secs(2);
 /// value would be invalid).
 const CUSTODY_REQUIREMENT: u64 = 4;
 
-/// The fixed part of a `SignedBeaconBlock`: the offset of `message` (4 bytes) and the
-/// signature (96 bytes).
-const SIGNED_BLOCK_FIXED: usize = 4 + 96;
-/// The fixed part of a `BeaconBlock`: slot, proposer index, parent root, state root, and
-/// the offset of the body.
-const BLOCK_FIXED: usize = 8 + 8 + 32 + 32 + 4;
-
-/// The slot and proposer index of an SSZ `SignedBeaconBlock`, or `None` when its fixed part
-/// is malformed. The container is `message: BeaconBlock` (variable size, so a 4-byte offset,
-/// which must be 100) then `signature` (96 bytes); `BeaconBlock` starts with `slot` and
-/// `proposer_index` (u64 little-endian), unchanged from phase 0 through Gloas.
-pub(crate) fn block_fields(ssz: &[u8]) -> Option<(u64, u64)> {
-    let offset = u32::from_le_bytes(ssz.get(0..4)?.try_into().ok()?);
-    if offset as usize != SIGNED_BLOCK_FIXED || ssz.len() < SIGNED_BLOCK_FIXED + BLOCK_FIXED {
-        return None;
-    }
-    let u64_at =
-        |i: usize| -> Option<u64> { Some(u64::from_le_bytes(ssz.get(i..i + 8)?.try_into().ok()?)) };
-    Some((u64_at(SIGNED_BLOCK_FIXED)?, u64_at(SIGNED_BLOCK_FIXED + 8)?))
-}
-
 /// The default topics: every topic without a subnet that the network's forks have, except
 /// the light-client ones (served only by nodes that serve light clients). Which of them
 /// exist at a digest is [`topics_at`]'s question.
@@ -741,7 +720,8 @@ impl Node {
             }
         };
         let topic = m.topic.topic;
-        let block = (topic.kind == GossipKind::BeaconBlock).then(|| block_fields(&m.payload));
+        let block = (topic.kind == GossipKind::BeaconBlock)
+            .then(|| plexus_eth::signed_block_slot_and_proposer(&m.payload));
         let verdict = match block {
             // Not a SignedBeaconBlock: invalid whatever the signature.
             Some(None) => Acceptance::Reject,
@@ -898,29 +878,6 @@ fn list_or_none(v: &[String]) -> String {
 mod tests {
     use super::*;
     use plexus_eth::Network;
-
-    fn signed_block(slot: u64, proposer: u64, len: usize) -> Vec<u8> {
-        let mut b = vec![0xaa; len];
-        b[0..4].copy_from_slice(&100u32.to_le_bytes());
-        b[100..108].copy_from_slice(&slot.to_le_bytes());
-        b[108..116].copy_from_slice(&proposer.to_le_bytes());
-        b
-    }
-
-    #[test]
-    fn block_slot_and_proposer_come_from_the_fixed_part() {
-        assert_eq!(
-            block_fields(&signed_block(13_200_000, 421_337, 1_000)),
-            Some((13_200_000, 421_337))
-        );
-        // The smallest well-formed fixed part: 100 + 84 bytes.
-        assert_eq!(block_fields(&signed_block(5, 6, 184)), Some((5, 6)));
-        assert_eq!(block_fields(&signed_block(5, 6, 183)), None, "too short");
-        let mut b = signed_block(5, 6, 1_000);
-        b[0] = 99;
-        assert_eq!(block_fields(&b), None, "message offset must be 100");
-        assert_eq!(block_fields(&[]), None);
-    }
 
     #[test]
     fn core_topics_follow_the_fork() {

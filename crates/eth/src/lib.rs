@@ -62,7 +62,10 @@ pub use topic::{
     ENCODING, GossipKind, GossipTopic, MAX_TOPIC_LEN, ResolvedTopic, TopicError,
     max_compressed_len, max_message_size, ssz_max_size,
 };
-pub use types::{Epoch, FAR_FUTURE_EPOCH, Fork, ForkDigest, ParseDigestError, Root, Slot, Version};
+pub use types::{
+    Epoch, FAR_FUTURE_EPOCH, Fork, ForkDigest, ParseDigestError, Root, Slot, Version,
+    signed_block_slot_and_proposer,
+};
 pub use yaml::MAX_CONFIG_LEN;
 
 /// The SSZ crates these types are built on, re-exported so users need no pins of their own.

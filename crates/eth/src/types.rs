@@ -138,3 +138,55 @@ impl fmt::Display for Fork {
         f.write_str(self.name())
     }
 }
+
+/// The fixed part of a `SignedBeaconBlock`: the offset of `message` (4 bytes) and the
+/// signature (96 bytes).
+const SIGNED_BLOCK_FIXED: usize = 4 + 96;
+/// The fixed part of a `BeaconBlock`: slot, proposer index, parent root, state root, and the
+/// offset of the body.
+const BLOCK_FIXED: usize = 8 + 8 + 32 + 32 + 4;
+
+/// The slot and proposer index of an SSZ `SignedBeaconBlock` (a gossip `beacon_block`
+/// payload, a by-range or by-root response chunk), read from its fixed part without decoding
+/// the rest; `None` when that part is malformed. The container is `message: BeaconBlock`
+/// (variable size, so a 4-byte offset, which must be 100) then `signature` (96 bytes);
+/// `BeaconBlock` starts with `slot` and `proposer_index` (u64 little-endian), unchanged from
+/// phase 0 through Gloas (only `BeaconBlockBody` changes).
+pub fn signed_block_slot_and_proposer(ssz: &[u8]) -> Option<(Slot, u64)> {
+    let offset = u32::from_le_bytes(ssz.get(0..4)?.try_into().ok()?);
+    if offset as usize != SIGNED_BLOCK_FIXED || ssz.len() < SIGNED_BLOCK_FIXED + BLOCK_FIXED {
+        return None;
+    }
+    let u64_at =
+        |i: usize| -> Option<u64> { Some(u64::from_le_bytes(ssz.get(i..i + 8)?.try_into().ok()?)) };
+    Some((u64_at(SIGNED_BLOCK_FIXED)?, u64_at(SIGNED_BLOCK_FIXED + 8)?))
+}
+
+#[cfg(test)]
+mod block_fields_tests {
+    use super::signed_block_slot_and_proposer as fields;
+
+    fn signed_block(slot: u64, proposer: u64, len: usize) -> Vec<u8> {
+        let mut b = vec![0xaa; len];
+        b[0..4].copy_from_slice(&100u32.to_le_bytes());
+        b[100..108].copy_from_slice(&slot.to_le_bytes());
+        b[108..116].copy_from_slice(&proposer.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn slot_and_proposer_come_from_the_fixed_part() {
+        assert_eq!(
+            fields(&signed_block(13_200_000, 421_337, 1_000)),
+            Some((13_200_000, 421_337))
+        );
+        // The smallest well-formed fixed part: 100 + 84 bytes.
+        assert_eq!(fields(&signed_block(5, 6, 184)), Some((5, 6)));
+        assert_eq!(fields(&signed_block(5, 6, 183)), None, "too short");
+        let mut b = signed_block(5, 6, 1_000);
+        b[0] = 99;
+        assert_eq!(fields(&b), None, "message offset must be 100");
+        assert_eq!(fields(&[]), None);
+        assert_eq!(fields(&[100, 0, 0]), None, "a cut offset");
+    }
+}
