@@ -672,6 +672,7 @@ impl PeerManager {
                 .filter(|(u, r)| *u >= until && r.refuses_inbound());
             e.backoff = Some(keep.unwrap_or((until, reason)));
         }
+        self.enforce_caps(now, 0);
         self.gate_dirty = true;
     }
 
@@ -692,6 +693,7 @@ impl PeerManager {
         if e.held_until(now).is_none_or(|u| u < until) {
             e.backoff = Some((until, BackoffReason::DialFailed));
         }
+        self.enforce_caps(now, 0);
         self.gate_dirty = true;
     }
 
@@ -1246,24 +1248,33 @@ impl PeerManager {
         self.make_room(now);
     }
 
+    /// Room for one newcomer in each class (free and held) within the caps.
     fn make_room(&mut self, now: Instant) {
-        let (max_free, max_held) = (self.cfg.max_disconnected_peers, self.cfg.max_banned_peers);
+        self.enforce_caps(now, 1);
+    }
+
+    /// Keep at most `max_disconnected_peers - slack` free and `max_banned_peers` held
+    /// disconnected peers: the oldest free ones go first, then the held ones whose hold
+    /// ends soonest. Run before a newcomer is stored (`slack` 1), at each heartbeat, and
+    /// when a peer leaves the live or dialing set (`slack` 0), so that the caps hold at
+    /// every step, not only at heartbeats.
+    fn enforce_caps(&mut self, now: Instant, slack: usize) {
+        let max_free = self.cfg.max_disconnected_peers.saturating_sub(slack);
+        let max_held = self.cfg.max_banned_peers;
         let mut free = Vec::new();
         let mut held = Vec::new();
         for (id, p) in &self.peers {
             if p.trusted || p.conn != ConnState::Disconnected {
                 continue;
             }
-            if p.held_until(now).is_some() {
-                held.push((p.held_until(now), *id));
-            } else {
-                free.push((p.last_seen, *id));
+            match p.held_until(now) {
+                Some(until) => held.push((until, *id)),
+                None => free.push((p.last_seen, *id)),
             }
         }
-        // Room for one newcomer in each class.
-        if free.len() >= max_free {
+        if free.len() > max_free {
             free.sort();
-            for (_, id) in &free[..=free.len() - max_free] {
+            for (_, id) in &free[..free.len() - max_free] {
                 self.peers.remove(id);
             }
         }

@@ -9,8 +9,8 @@ use plexus_eth::{ForkDigest, GoodbyeReason};
 use plexus_identity::Keypair;
 use plexus_multiaddr::Multiaddr;
 use plexus_peer_manager::{
-    Action, PeerAction, PeerManager, PeerManagerConfig, PeerManagerMetrics, PeerMetadata,
-    PeerStatus, ReportSource, SubnetNeeds,
+    Action, ConnState, PeerAction, PeerManager, PeerManagerConfig, PeerManagerMetrics,
+    PeerMetadata, PeerStatus, ReportSource, SubnetNeeds,
 };
 use proptest::prelude::*;
 
@@ -60,7 +60,7 @@ fn addr(i: usize) -> Multiaddr {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn rules_hold_under_any_event_sequence(ops in proptest::collection::vec(op(), 1..300)) {
@@ -170,9 +170,15 @@ proptest! {
                     _ => {}
                 }
             }
-            // The store stays bounded: live peers plus the two caps (and the trusted one).
+            // The store stays bounded: live and dialing peers plus the two caps (and the
+            // trusted one). Dials in flight are bounded themselves.
             let live = connected.len();
-            prop_assert!(m.peers().count() <= live + 5 + 3 + 1 + 1, "store: {}", m.peers().count());
+            let dialing = m.peers().filter(|(_, p)| p.conn == ConnState::Dialing).count();
+            prop_assert!(dialing <= 8, "{} dials in flight (max_concurrent_dials 8)", dialing);
+            prop_assert!(
+                m.peers().count() <= live + dialing + 5 + 3 + 1 + 1,
+                "store: {} ({} live, {} dialing)", m.peers().count(), live, dialing
+            );
             prop_assert!(m.accepted_count() <= live);
         }
     }
