@@ -8,12 +8,12 @@ use plexus_core::{BoxFut, PeerId};
 use plexus_eth::ssz_types::BitVector;
 use plexus_eth::{
     BeaconBlocksByRangeRequest, ChainConfig, Epoch, ForkDigest, ForkSchedule, GoodbyeReason,
-    MetaDataV3, Network, Root, StatusV1, StatusV2,
+    MetaDataV3, Network, Root, StatusV2,
 };
 use plexus_host::Host;
 use plexus_reqresp::{
     EpochClock, MetaData, Protocol, ReqResp, ReqRespConfig, ReqRespError, ReqRespHandle, Request,
-    RespondError, Responder, ResponseSink, Status, chunk_fields,
+    RespondError, Responder, ResponseSink, Status, chunk_fields, status_answer,
 };
 use serde_json::json;
 
@@ -93,19 +93,6 @@ pub(crate) fn chain(net: &EthNet) -> Result<Chain, Failure> {
     })
 }
 
-/// Our Status: the chosen digest, nothing finalized, head at genesis (a tool, not a node
-/// with a chain: peers answer it and do not sync from it).
-pub(crate) fn our_status(digest: ForkDigest) -> StatusV2 {
-    StatusV2 {
-        fork_digest: digest,
-        finalized_root: [0; 32],
-        finalized_epoch: 0,
-        head_root: [0; 32],
-        head_slot: 0,
-        earliest_available_slot: 0,
-    }
-}
-
 /// Answers the peer's Status with ours, so it keeps the connection while we ask.
 struct StatusResponder(StatusV2);
 
@@ -121,16 +108,8 @@ impl Responder for StatusResponder {
         sink: &'a mut ResponseSink,
     ) -> BoxFut<'a, Result<(), RespondError>> {
         Box::pin(async move {
-            let s = self.0;
-            let ssz = match request {
-                Request::StatusV1(_) => plexus_eth::ssz::Encode::as_ssz_bytes(&StatusV1 {
-                    fork_digest: s.fork_digest,
-                    finalized_root: s.finalized_root,
-                    finalized_epoch: s.finalized_epoch,
-                    head_root: s.head_root,
-                    head_slot: s.head_slot,
-                }),
-                _ => plexus_eth::ssz::Encode::as_ssz_bytes(&s),
+            let Some(ssz) = status_answer(&request, self.0) else {
+                return Err(RespondError::ServerError("not served".into()));
             };
             sink.send(&ssz, 0)
                 .await
@@ -160,7 +139,8 @@ pub(crate) async fn run(
     let mut cfg = ReqRespConfig::new(&chain.schedule, clock);
     cfg.first_chunk_timeout = limit;
     cfg.chunk_timeout = limit;
-    let ours = our_status(chain.digest);
+    // A tool, not a node with a chain: peers answer it and do not sync from it.
+    let ours = StatusV2::at_genesis(chain.digest);
     let metadata = MetaDataV3 {
         seq_number: 0,
         attnets: BitVector::new(),

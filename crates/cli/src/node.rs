@@ -40,7 +40,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::args::{Global, NodeArgs};
-use crate::eth::{Chain, chain, our_status, wall_epoch, wall_slot};
+use crate::eth::{Chain, chain, wall_epoch, wall_slot};
 use crate::output::Out;
 use crate::{Failure, default_listen, host_config, print_host_event};
 
@@ -204,7 +204,7 @@ pub(crate) async fn run(
     let status_clock = clock.clone();
     let pm_builder = PeerManagerBuilder::new(
         PeerManagerConfig::default(),
-        Arc::new(move || our_status(status_clock.digest())),
+        Arc::new(move || plexus_eth::StatusV2::at_genesis(status_clock.digest())),
     )
     .map_err(|e| Failure::Check(format!("peer manager: {e}")))?;
     let listen = if g.listen.is_empty() {

@@ -195,6 +195,22 @@ pub struct StatusV2 {
     pub earliest_available_slot: Slot,
 }
 
+impl StatusV2 {
+    /// The Status of a node at genesis on `fork_digest`: nothing finalized, head at slot 0
+    /// with zero roots. What a tool or a node without a chain sends (peers answer it and
+    /// never sync from it).
+    pub fn at_genesis(fork_digest: ForkDigest) -> StatusV2 {
+        StatusV2 {
+            fork_digest,
+            finalized_root: [0; 32],
+            finalized_epoch: 0,
+            head_root: [0; 32],
+            head_slot: 0,
+            earliest_available_slot: 0,
+        }
+    }
+}
+
 impl From<StatusV2> for StatusV1 {
     fn from(s: StatusV2) -> Self {
         StatusV1 {

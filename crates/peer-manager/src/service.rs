@@ -22,15 +22,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use plexus_core::{Blame, BoxFut, ConnectionGater, PeerId};
-use plexus_eth::ssz::Encode;
-use plexus_eth::{StatusV1, StatusV2};
+use plexus_eth::StatusV2;
 use plexus_gossipsub::Gossipsub;
 use plexus_host::{DialRanker, Host, HostEvent};
 use plexus_identify::IdentifyEvent;
 use plexus_multiaddr::{Multiaddr, Protocol as Proto};
 use plexus_reqresp::{
     MetaData, Protocol, ReqRespEvent, ReqRespHandle, Request, RespondError, Responder,
-    ResponseSink, Status,
+    ResponseSink, Status, status_answer,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -357,25 +356,13 @@ impl Responder for StatusResponder {
         sink: &'a mut ResponseSink,
     ) -> BoxFut<'a, Result<(), RespondError>> {
         let theirs = match &request {
-            Request::StatusV1(s) => Some(peer_status(&Status::V1(*s))),
-            Request::StatusV2(s) => Some(peer_status(&Status::V2(*s))),
-            _ => None,
-        };
-        let Some(theirs) = theirs else {
-            return self.inner.respond(peer, request, sink);
+            Request::StatusV1(s) => peer_status(&Status::V1(*s)),
+            Request::StatusV2(s) => peer_status(&Status::V2(*s)),
+            _ => return self.inner.respond(peer, request, sink),
         };
         let _ = self.tx.try_send(Cmd::InboundStatus(peer, theirs));
-        let ours = (self.status)();
-        let ssz = match request {
-            Request::StatusV1(_) => StatusV1 {
-                fork_digest: ours.fork_digest,
-                finalized_root: ours.finalized_root,
-                finalized_epoch: ours.finalized_epoch,
-                head_root: ours.head_root,
-                head_slot: ours.head_slot,
-            }
-            .as_ssz_bytes(),
-            _ => ours.as_ssz_bytes(),
+        let Some(ssz) = status_answer(&request, (self.status)()) else {
+            return self.inner.respond(peer, request, sink);
         };
         Box::pin(async move {
             sink.send(&ssz, 0)

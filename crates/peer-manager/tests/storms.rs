@@ -55,14 +55,7 @@ fn deneb(s: &ForkSchedule) -> (ForkDigest, u64) {
 }
 
 fn status(digest: ForkDigest) -> StatusV2 {
-    StatusV2 {
-        fork_digest: digest,
-        finalized_root: [0; 32],
-        finalized_epoch: 0,
-        head_root: [0; 32],
-        head_slot: 0,
-        earliest_available_slot: 0,
-    }
+    StatusV2::at_genesis(digest)
 }
 
 /// Fast timers, so a scenario takes seconds.

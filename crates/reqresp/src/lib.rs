@@ -52,5 +52,5 @@ pub use request::Request;
 pub use service::{
     EpochClock, MetaData, NoResponder, RATE_LIMITED_CODE, ReqResp, ReqRespConfig, ReqRespError,
     ReqRespEvent, ReqRespHandle, RespondError, Responder, ResponseSink, ResponseStream, SinkError,
-    Status,
+    Status, status_answer,
 };

@@ -454,6 +454,17 @@ pub enum Status {
     V2(StatusV2),
 }
 
+/// The answer to a Status request, in the request's version, given our Status: the SSZ
+/// of a `StatusV1` for `status/1` and of `ours` for `status/2`; `None` for any other
+/// request. For a [`Responder`] that answers Status itself.
+pub fn status_answer(request: &Request, ours: StatusV2) -> Option<Vec<u8>> {
+    match request {
+        Request::StatusV1(_) => Some(encode_ssz(&StatusV1::from(ours))),
+        Request::StatusV2(_) => Some(encode_ssz(&ours)),
+        _ => None,
+    }
+}
+
 /// The MetaData message of any version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetaData {

@@ -18,7 +18,7 @@ use plexus_eth::{
 use plexus_reqresp::{
     Chunk, CodecConfig, CodecError, Protocol, Request, RequestDecoder, ResponseCode,
     STREAM_IDENTIFIER, SuccessChunk, decode_request_bytes, encode_error_chunk, encode_frames,
-    encode_request, encode_success_chunk, encode_varint, masked_crc32c,
+    encode_request, encode_success_chunk, encode_varint, masked_crc32c, status_answer,
 };
 
 fn request_bytes(req: &Request) -> Vec<u8> {
@@ -976,4 +976,20 @@ fn a_pre_encoded_payload_gives_the_same_chunk_and_the_same_checks() {
     assert!(plexus_reqresp::encode_success_head(p, Some(d), &tiny, &s, &cfg, &mut out).is_err());
     assert!(plexus_reqresp::encode_success_head(p, None, &encoded, &s, &cfg, &mut out).is_err());
     assert!(out.is_empty(), "nothing written for a refused chunk");
+}
+
+/// A Status request is answered in its own version; anything else is not a Status.
+#[test]
+fn status_answer_follows_the_request_version() {
+    let ours = StatusV2 {
+        earliest_available_slot: 17,
+        ..StatusV2::at_genesis(ForkDigest([1, 2, 3, 4]))
+    };
+    let v1 = status_answer(&Request::StatusV1(status()), ours).unwrap();
+    assert_eq!(v1.len(), 84);
+    assert_eq!(v1, encode_ssz(&StatusV1::from(ours)));
+    let v2 = status_answer(&Request::StatusV2(ours), ours).unwrap();
+    assert_eq!(v2.len(), 92);
+    assert_eq!(v2, encode_ssz(&ours));
+    assert_eq!(status_answer(&Request::Ping(Ping(1)), ours), None);
 }

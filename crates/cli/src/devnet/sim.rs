@@ -24,7 +24,8 @@ use plexus_peer_manager::{
     Advertised, GoodbyeBackoffs, PeerAction, PeerManagerConfig, ReportSource,
 };
 use plexus_reqresp::{
-    Protocol, ReqResp, ReqRespConfig, ReqRespHandle, Request, RespondError, Responder, ResponseSink,
+    Protocol, ReqResp, ReqRespConfig, ReqRespHandle, Request, RespondError, Responder,
+    ResponseSink, status_answer,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -101,14 +102,7 @@ fn schedule(gvr: [u8; 32]) -> Result<Arc<ForkSchedule>, Failure> {
 }
 
 fn status(schedule: &ForkSchedule) -> StatusV2 {
-    StatusV2 {
-        fork_digest: schedule.digest_at(0),
-        finalized_root: [0; 32],
-        finalized_epoch: 0,
-        head_root: [0; 32],
-        head_slot: 0,
-        earliest_available_slot: 0,
-    }
+    StatusV2::at_genesis(schedule.digest_at(0))
 }
 
 /// A cheap deterministic check standing in for signature verification: FNV-1a over the
@@ -603,16 +597,13 @@ impl Responder for StatusOnly {
         request: Request,
         sink: &'a mut ResponseSink,
     ) -> BoxFut<'a, Result<(), RespondError>> {
-        match request {
-            Request::StatusV1(_) | Request::StatusV2(_) => {
-                let ssz = plexus_eth::encode_ssz(&self.ours);
-                Box::pin(async move {
-                    sink.send(&ssz, 0)
-                        .await
-                        .map_err(|e| RespondError::ServerError(e.to_string()))
-                })
-            }
-            r => self.inner.respond(peer, r, sink),
+        match status_answer(&request, self.ours) {
+            Some(ssz) => Box::pin(async move {
+                sink.send(&ssz, 0)
+                    .await
+                    .map_err(|e| RespondError::ServerError(e.to_string()))
+            }),
+            None => self.inner.respond(peer, request, sink),
         }
     }
 }
