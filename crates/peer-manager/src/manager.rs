@@ -160,6 +160,8 @@ struct DialCandidate {
     score: f64,
     succeeded: bool,
     last_failure: Option<Instant>,
+    /// [`PeerManager::tie`], computed once.
+    tie: u64,
 }
 
 /// Why a peer is held back.
@@ -1043,7 +1045,7 @@ impl PeerManager {
             }
         }
         let cfg = &self.cfg.score;
-        let mut order: Vec<(PeerId, bool, u32, f64, Instant)> = accepted
+        let mut order: Vec<(PeerId, bool, u32, f64, Instant, u64)> = accepted
             .iter()
             .filter(|id| !self.peers[*id].trusted)
             .map(|id| {
@@ -1059,6 +1061,7 @@ impl PeerManager {
                     covered,
                     p.score.value(cfg),
                     since,
+                    self.tie(id),
                 )
             })
             .collect();
@@ -1067,7 +1070,7 @@ impl PeerManager {
                 .then(a.2.cmp(&b.2))
                 .then(a.3.total_cmp(&b.3))
                 .then(b.4.cmp(&a.4))
-                .then(self.tie(&a.0).cmp(&self.tie(&b.0)))
+                .then(a.5.cmp(&b.5))
         });
         let mut prune = Vec::new();
         for (id, negative, ..) in order {
@@ -1156,6 +1159,7 @@ impl PeerManager {
                 score: p.score.value(cfg),
                 succeeded: p.dials.successes > 0,
                 last_failure: p.dials.last_failure,
+                tie: self.tie(id),
             })
             .collect();
         cands.sort_by(|a, b| {
@@ -1170,7 +1174,7 @@ impl PeerManager {
                     (Some(_), None) => std::cmp::Ordering::Greater,
                     (Some(x), Some(y)) => x.cmp(&y),
                 })
-                .then(self.tie(&a.id).cmp(&self.tie(&b.id)))
+                .then(a.tie.cmp(&b.tie))
         });
         let target_cov = self.cfg.target_peers_per_subnet;
         let mut started = 0;
@@ -1207,9 +1211,10 @@ impl PeerManager {
         }
     }
 
-    /// The order in which the peer manager would dial the given peers (for the host's
-    /// ranker and for tests): the same preference as its own dials, trusted first, then
-    /// peers serving a needed subnet that is short of peers, then by score.
+    /// The order in which the peer manager would dial the stored peers now (for the
+    /// client's inspection and for tests; the host's ranker only orders one peer's
+    /// addresses): the same preference as its own dials, trusted first, then peers serving
+    /// a needed subnet that is short of peers, then by score.
     pub fn dial_order(&self, now: Instant) -> Vec<PeerId> {
         let cfg = &self.cfg.score;
         let coverage = self.coverage();
@@ -1218,20 +1223,30 @@ impl PeerManager {
             p.subnets()
                 .is_some_and(|m| self.needs.covered_ids(&m).any(|s| coverage[s] < target_cov))
         };
-        let mut v: Vec<(&PeerId, &PeerInfo)> = self
+        // Each peer's key is computed once (a subnet scan and a hash).
+        let mut v: Vec<(PeerId, bool, bool, f64, bool, u64)> = self
             .peers
             .iter()
             .filter(|(_, p)| p.held_until(now).is_none() && !p.is_live())
+            .map(|(id, p)| {
+                (
+                    *id,
+                    p.trusted,
+                    short(p),
+                    p.score.value(cfg),
+                    p.dials.successes > 0,
+                    self.tie(id),
+                )
+            })
             .collect();
-        v.sort_by(|(a_id, a), (b_id, b)| {
-            b.trusted
-                .cmp(&a.trusted)
-                .then(short(b).cmp(&short(a)))
-                .then(b.score.value(cfg).total_cmp(&a.score.value(cfg)))
-                .then((b.dials.successes > 0).cmp(&(a.dials.successes > 0)))
-                .then(self.tie(a_id).cmp(&self.tie(b_id)))
+        v.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then(b.2.cmp(&a.2))
+                .then(b.3.total_cmp(&a.3))
+                .then(b.4.cmp(&a.4))
+                .then(a.5.cmp(&b.5))
         });
-        v.into_iter().map(|(id, _)| *id).collect()
+        v.into_iter().map(|k| k.0).collect()
     }
 
     /// Keep the store bounded: drop disconnected peers past `disconnected_ttl` (unless
