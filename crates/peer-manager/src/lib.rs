@@ -17,7 +17,7 @@
 //!   or banned before any crypto (by IP at `accept`, by id at `secured` and
 //!   `peer_dial`), refuses inbound connections when full, and never ranks an address of a
 //!   held-back peer.
-//! - [`service::PeerManagerService`] runs both against a host, Req/Resp and gossipsub.
+//! - [`service::PeerManagerBuilder`] runs both against a host, Req/Resp and gossipsub.
 //!
 //! `docs/peer-manager.md` explains the policy and every default.
 #![forbid(unsafe_code)]
