@@ -83,6 +83,16 @@ pub struct QuicConfig {
     /// frame bypasses congestion control, so it goes out in well under a millisecond on an
     /// idle machine. Default 100 ms.
     pub close_linger: Duration,
+    /// The UDP socket's receive buffer asked of the kernel (`SO_RCVBUF`), in bytes. Every
+    /// connection of an endpoint shares one socket, and a burst of handshakes (each peer's
+    /// Initial flight is a few padded 1200-byte datagrams) overflows Linux's default 208 KiB:
+    /// the dropped Initials then wait out the first probe timeout (about a second) or fail the
+    /// handshake. The kernel caps the request at `net.core.rmem_max`; a smaller grant is
+    /// logged once per endpoint. Memory is taken only while datagrams wait. Default 4 MiB.
+    pub udp_receive_buffer: usize,
+    /// The UDP socket's send buffer asked of the kernel (`SO_SNDBUF`), in bytes; capped at
+    /// `net.core.wmem_max`. Default 4 MiB.
+    pub udp_send_buffer: usize,
 }
 
 impl Default for QuicConfig {
@@ -99,6 +109,8 @@ impl Default for QuicConfig {
             mtu_discovery: true,
             validation_tokens: false,
             close_linger: Duration::from_millis(100),
+            udp_receive_buffer: 4 << 20,
+            udp_send_buffer: 4 << 20,
         }
     }
 }
@@ -113,6 +125,9 @@ struct Shared {
     tls: TlsConfig,
     cfg: QuicConfig,
     transport: Arc<quinn::TransportConfig>,
+    /// The dialing config shared by every dial whose expected peer travels in the server name
+    /// (`plexus_tls::server_name_for`), or that expects none.
+    dial_config: quinn::ClientConfig,
     /// Listening endpoints (also used to dial from, per IP family).
     listening: Mutex<Vec<quinn::Endpoint>>,
     /// Dial-only endpoints, [v4, v6], made on first use.
@@ -196,11 +211,16 @@ impl QuicTransport {
         if !cfg.mtu_discovery {
             t.mtu_discovery_config(None);
         }
+        let tls = TlsConfig::new(keypair);
+        let transport = Arc::new(t);
+        let dial_config = client_config(&tls, None, &cfg, &transport)
+            .expect("plexus-tls's TLS 1.3 config with its initial cipher suite suits QUIC");
         QuicTransport {
             shared: Arc::new(Shared {
-                tls: TlsConfig::new(keypair),
+                tls,
                 cfg,
-                transport: Arc::new(t),
+                transport,
+                dial_config,
                 listening: Mutex::new(Vec::new()),
                 dialing: Mutex::new([None, None]),
                 pending_in: Arc::new(AtomicUsize::new(0)),
@@ -235,15 +255,37 @@ impl Shared {
         Ok(sc)
     }
 
-    fn client_config(&self, expect: Option<PeerId>) -> Result<quinn::ClientConfig, TransportError> {
-        let crypto = QuicClientConfig::try_from(self.tls.client_config(expect))
-            .map_err(|e| TransportError::Io(io::Error::other(e)))?;
-        let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
-        cc.transport_config(self.transport.clone());
-        if !self.cfg.validation_tokens {
-            cc.token_store(Arc::new(quinn::NoneTokenStore));
+    /// The client config and server name to dial `expect` with.
+    fn dial_config(
+        &self,
+        expect: Option<PeerId>,
+    ) -> Result<(quinn::ClientConfig, String), TransportError> {
+        let Some(peer) = expect else {
+            return Ok((self.dial_config.clone(), plexus_tls::SERVER_NAME.into()));
+        };
+        match plexus_tls::server_name_for(&peer) {
+            Some(name) => Ok((self.dial_config.clone(), name)),
+            None => Ok((
+                client_config(&self.tls, Some(peer), &self.cfg, &self.transport)?,
+                plexus_tls::SERVER_NAME.into(),
+            )),
         }
-        Ok(cc)
+    }
+
+    /// A quinn endpoint on a new UDP socket bound to `bind`, with the configured socket
+    /// buffers.
+    fn endpoint(
+        &self,
+        bind: SocketAddr,
+        server: Option<quinn::ServerConfig>,
+    ) -> Result<quinn::Endpoint, TransportError> {
+        let socket = udp_socket(bind, &self.cfg)?;
+        Ok(quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            server,
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )?)
     }
 
     /// An endpoint to dial `to` from: a listening one that can reach it (same family;
@@ -270,10 +312,56 @@ impl Shared {
         } else {
             (Ipv4Addr::UNSPECIFIED, 0).into()
         };
-        let e = quinn::Endpoint::client(bind)?;
+        let e = self.endpoint(bind, None)?;
         *slot = Some(e.clone());
         Ok(e)
     }
+}
+
+/// A quinn client config around plexus-tls's, checking `expect` if set.
+fn client_config(
+    tls: &TlsConfig,
+    expect: Option<PeerId>,
+    cfg: &QuicConfig,
+    transport: &Arc<quinn::TransportConfig>,
+) -> Result<quinn::ClientConfig, TransportError> {
+    let crypto = QuicClientConfig::try_from(tls.client_config(expect))
+        .map_err(|e| TransportError::Io(io::Error::other(e)))?;
+    let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
+    cc.transport_config(transport.clone());
+    if !cfg.validation_tokens {
+        cc.token_store(Arc::new(quinn::NoneTokenStore));
+    }
+    Ok(cc)
+}
+
+/// A non-blocking UDP socket bound to `bind`, its buffers sized as `cfg` asks (the OS's
+/// dual-stack default kept for IPv6).
+fn udp_socket(bind: SocketAddr, cfg: &QuicConfig) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol as SockProto, Socket, Type};
+    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(SockProto::UDP))?;
+    // A refused size is not fatal: the socket works with what the kernel gives.
+    let _ = socket.set_recv_buffer_size(cfg.udp_receive_buffer);
+    let _ = socket.set_send_buffer_size(cfg.udp_send_buffer);
+    // Linux reports twice the size granted (its bookkeeping overhead); the grant is capped
+    // at the sysctl.
+    let reported = if cfg!(target_os = "linux") { 2 } else { 1 };
+    let rcv = socket.recv_buffer_size()? / reported;
+    let snd = socket.send_buffer_size()? / reported;
+    if rcv < cfg.udp_receive_buffer || snd < cfg.udp_send_buffer {
+        tracing::info!(
+            %bind,
+            asked_receive = cfg.udp_receive_buffer,
+            got_receive = rcv,
+            asked_send = cfg.udp_send_buffer,
+            got_send = snd,
+            "QUIC UDP socket buffers smaller than configured \
+             (raise net.core.rmem_max / wmem_max)"
+        );
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&bind.into())?;
+    Ok(socket.into())
 }
 
 /// The authenticated peer of an established connection.
@@ -292,7 +380,8 @@ fn remote_identity(
                 source: "no certificate after the handshake".into(),
             })
         })?;
-    let key = plexus_tls::public_key_of(&certs).map_err(|e| {
+    // The verifier checked every signature during the handshake.
+    let key = plexus_tls::public_key_of_accepted(&certs).map_err(|e| {
         TransportError::Security(SecurityError::Failed {
             blame: Blame::PeerMisbehaved,
             source: Box::new(e),
@@ -352,10 +441,10 @@ impl Transport for QuicTransport {
                 .ok_or_else(|| TransportError::UnsupportedAddr(addr.to_string()))?;
             let expect = addr.peer_id();
             let endpoint = shared.endpoint_for(&to)?;
-            let cc = shared.client_config(expect)?;
-            // The server name is not sent (no SNI) and not checked (libp2p TLS).
+            // The server name is not sent (no SNI); plexus-tls reads the expected peer from it.
+            let (cc, name) = shared.dial_config(expect)?;
             let connecting = endpoint
-                .connect_with(cc, to, "l")
+                .connect_with(cc, to, &name)
                 .map_err(|e| TransportError::Io(io::Error::other(e)))?;
             let conn = tokio::time::timeout(shared.cfg.handshake_timeout, connecting)
                 .await
@@ -377,7 +466,7 @@ impl Transport for QuicTransport {
         Box::pin(async move {
             let sa = socket_addr(&addr)
                 .ok_or_else(|| TransportError::UnsupportedAddr(addr.to_string()))?;
-            let endpoint = quinn::Endpoint::server(shared.server_config()?, sa)?;
+            let endpoint = shared.endpoint(sa, Some(shared.server_config()?))?;
             let local = multiaddr(endpoint.local_addr()?);
             lock(&shared.listening).push(endpoint.clone());
             Ok(Box::new(QuicListener {
@@ -709,5 +798,48 @@ impl MuxedStream for QuicStream {
     fn reset(&mut self) {
         let _ = self.send.reset(0u32.into());
         let _ = self.recv.stop(0u32.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    /// The kernel's cap on a socket buffer (`/proc/sys/net/core/{r,w}mem_max`), if readable.
+    fn sysctl(name: &str) -> Option<usize> {
+        std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn udp_sockets_get_the_configured_buffers_up_to_the_kernel_cap() {
+        let Some((rmax, wmax)) = sysctl("rmem_max").zip(sysctl("wmem_max")) else {
+            eprintln!("no /proc/sys/net/core: nothing to compare with");
+            return;
+        };
+        let bind: SocketAddr = (Ipv4Addr::LOCALHOST, 0).into();
+        let default_cfg = QuicConfig::default();
+        let socket = socket2::Socket::from(udp_socket(bind, &default_cfg).unwrap());
+        // Linux reports twice the granted size.
+        assert!(
+            socket.recv_buffer_size().unwrap() / 2 >= default_cfg.udp_receive_buffer.min(rmax)
+        );
+        assert!(socket.send_buffer_size().unwrap() / 2 >= default_cfg.udp_send_buffer.min(wmax));
+
+        // A smaller request is a smaller buffer: the setting is what decides.
+        let small = QuicConfig {
+            udp_receive_buffer: 64 << 10,
+            udp_send_buffer: 64 << 10,
+            ..QuicConfig::default()
+        };
+        let socket = socket2::Socket::from(udp_socket(bind, &small).unwrap());
+        assert_eq!(socket.recv_buffer_size().unwrap(), 2 * (64 << 10));
+        assert_eq!(socket.send_buffer_size().unwrap(), 2 * (64 << 10));
+        assert!(socket.nonblocking().unwrap());
     }
 }

@@ -105,6 +105,35 @@ pub fn public_key_of(certs: &[CertificateDer<'_>]) -> Result<PublicKey, CertErro
     }
 }
 
+/// The host key carried by `certs` that a handshake with this crate's configs accepted
+/// (rustls' `peer_certificates()`, or quinn's `peer_identity()`, after the handshake): the
+/// certificate is parsed and its libp2p extension decoded, but no signature is checked again,
+/// since the verifier checked them all moments ago. Checking again cost each side of a QUIC
+/// handshake a second secp256k1 (or ed25519) and a second P-256 verification. For
+/// certificates from anywhere else, use [`public_key_of`].
+pub fn public_key_of_accepted(certs: &[CertificateDer<'_>]) -> Result<PublicKey, CertError> {
+    match certs {
+        [] => Err(CertError::NoCertificate),
+        [cert] => host_key(&parse(cert)?).map(|(key, _)| key),
+        more => Err(CertError::TooManyCertificates(more.len())),
+    }
+}
+
+/// The host key and its signature from a certificate's libp2p extension (the extensions
+/// checked as [`libp2p_extension`] does); no signature is verified.
+fn host_key<'a>(cert: &X509Certificate<'a>) -> Result<(PublicKey, &'a [u8]), CertError> {
+    let value = libp2p_extension(cert)?;
+    let (host_key, host_signature) =
+        der::decode_signed_key(value).ok_or(CertError::BadExtensionEncoding)?;
+    let host_key = PublicKey::try_decode_protobuf(host_key).map_err(|e| match e {
+        DecodingError::UnsupportedKeyType { .. } | DecodingError::UnknownKeyType(_) => {
+            CertError::UnsupportedKeyType(e)
+        }
+        other => CertError::InvalidHostKey(other),
+    })?;
+    Ok((host_key, host_signature))
+}
+
 /// The peer id of the remote that presented `certs`; see [`public_key_of`].
 pub fn peer_id_of(certs: &[CertificateDer<'_>]) -> Result<PeerId, CertError> {
     public_key_of(certs).map(|key| key.to_peer_id())
@@ -151,15 +180,7 @@ pub(crate) fn verify_with(
         return Err(CertError::Expired { not_after, now });
     }
 
-    let value = libp2p_extension(&cert)?;
-    let (host_key, host_signature) =
-        der::decode_signed_key(value).ok_or(CertError::BadExtensionEncoding)?;
-    let host_key = PublicKey::try_decode_protobuf(host_key).map_err(|e| match e {
-        DecodingError::UnsupportedKeyType { .. } | DecodingError::UnknownKeyType(_) => {
-            CertError::UnsupportedKeyType(e)
-        }
-        other => CertError::InvalidHostKey(other),
-    })?;
+    let (host_key, host_signature) = self::host_key(&cert)?;
 
     // RFC 5280 §4.1.1.2: the algorithm inside the signed part must be the outer one.
     if cert.tbs_certificate.signature != cert.signature_algorithm {

@@ -25,9 +25,10 @@ mod error;
 mod verifier;
 
 pub use certificate::{
-    EXTENSION_OID, SIGNING_PREFIX, peer_id_of, public_key_of, verify_certificate,
+    EXTENSION_OID, SIGNING_PREFIX, peer_id_of, public_key_of, public_key_of_accepted,
+    verify_certificate,
 };
-pub use config::{ALPN, SERVER_NAME, TlsConfig};
+pub use config::{ALPN, SERVER_NAME, TlsConfig, server_name_for};
 pub use error::{CertError, cert_error};
 /// The rustls this crate builds its configs with (0.23, ring provider), for callers that name
 /// its types (`CertificateDer`, `UnixTime`, connections).

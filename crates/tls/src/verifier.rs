@@ -36,18 +36,23 @@ impl Libp2pCertVerifier {
     }
 
     /// The whole chain: exactly one certificate, valid by [`certificate::verify_with`], of the
-    /// expected peer if one is set.
+    /// expected peer if one is known (set, or on the client side named by the server name).
     fn verify_chain(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
+        server_name: Option<&ServerName<'_>>,
         now: UnixTime,
     ) -> Result<(), CertError> {
         if !intermediates.is_empty() {
             return Err(CertError::TooManyCertificates(1 + intermediates.len()));
         }
         let key = certificate::verify_with(end_entity, now, &self.algorithms)?;
-        if let Some(expected) = self.expected {
+        let named = || match server_name? {
+            ServerName::DnsName(name) => name.as_ref().parse::<PeerId>().ok(),
+            _ => None,
+        };
+        if let Some(expected) = self.expected.or_else(named) {
             let actual = key.to_peer_id();
             if actual != expected {
                 return Err(CertError::PeerIdMismatch { expected, actual });
@@ -94,11 +99,11 @@ impl ServerCertVerifier for Libp2pCertVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.verify_chain(end_entity, intermediates, now)
+        self.verify_chain(end_entity, intermediates, Some(server_name), now)
             .map_err(CertError::into_rustls)?;
         Ok(ServerCertVerified::assertion())
     }
@@ -145,7 +150,7 @@ impl ClientCertVerifier for Libp2pCertVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.verify_chain(end_entity, intermediates, now)
+        self.verify_chain(end_entity, intermediates, None, now)
             .map_err(CertError::into_rustls)?;
         Ok(ClientCertVerified::assertion())
     }

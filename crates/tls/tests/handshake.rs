@@ -6,8 +6,12 @@ use std::io::{Read as _, Write as _};
 
 use common::*;
 use plexus_identity::PeerId;
-use plexus_tls::{ALPN, CertError, TlsConfig, cert_error, peer_id_of, public_key_of};
+use plexus_tls::{
+    ALPN, CertError, TlsConfig, cert_error, peer_id_of, public_key_of, public_key_of_accepted,
+    server_name_for,
+};
 use rustls::{AlertDescription, ProtocolVersion};
+use std::sync::Arc;
 
 #[test]
 fn both_sides_learn_each_others_peer_id_for_every_key_type() {
@@ -32,6 +36,14 @@ fn both_sides_learn_each_others_peer_id_for_every_key_type() {
                 assert_eq!(
                     public_key_of(out.server.peer_certificates().unwrap()).unwrap(),
                     client_key.public()
+                );
+                assert_eq!(
+                    public_key_of_accepted(out.server.peer_certificates().unwrap()).unwrap(),
+                    client_key.public()
+                );
+                assert_eq!(
+                    public_key_of_accepted(out.client.peer_certificates().unwrap()).unwrap(),
+                    server_key.public()
                 );
                 assert_eq!(out.client.alpn_protocol(), Some(ALPN), "{what}");
                 assert_eq!(out.server.alpn_protocol(), Some(ALPN), "{what}");
@@ -117,6 +129,45 @@ fn dialing_the_wrong_peer_id_fails_with_the_mismatch() {
                 ))
             );
             assert!(out.server.is_handshaking());
+        }
+    }
+}
+
+/// The shared dialing config (`client_config(None)`, one `Arc` for every dial) checks the peer
+/// named by the server name: the right one connects, another fails with the mismatch.
+#[test]
+fn the_shared_dialing_config_checks_the_peer_in_the_server_name() {
+    for (_, _, client_tls) in configs() {
+        assert!(Arc::ptr_eq(
+            &client_tls.client_config(None),
+            &client_tls.client_config(None)
+        ));
+        for (what, server_key, server_tls) in configs() {
+            let right = peer(&server_key);
+            let name = server_name_for(&right).expect("a base58 peer id is a DNS label");
+            // base58 is case-sensitive: the name must reach the verifier unchanged
+            assert!(name.chars().any(|c| c.is_ascii_uppercase()), "{name}");
+            let out = handshake_named(
+                client_tls.client_config(None),
+                server_tls.server_config(),
+                &name,
+            );
+            assert!(out.established(), "{what}: {:?}", out.client_err);
+
+            let wrong = PeerId::random();
+            let out = handshake_named(
+                client_tls.client_config(None),
+                server_tls.server_config(),
+                &server_name_for(&wrong).unwrap(),
+            );
+            assert!(!out.established(), "{what}");
+            assert_eq!(
+                cert_error(out.client_err.as_ref().expect("the client refuses")),
+                Some(&CertError::PeerIdMismatch {
+                    expected: wrong,
+                    actual: right,
+                })
+            );
         }
     }
 }

@@ -223,7 +223,16 @@ fn transfer(
 /// Run a handshake between the two configs to its end (success, or both sides failed or
 /// stopped talking), by copying bytes; at most 32 rounds.
 pub fn handshake(client: Arc<ClientConfig>, server: Arc<ServerConfig>) -> Outcome {
-    let name = ServerName::try_from(SERVER_NAME).unwrap();
+    handshake_named(client, server, SERVER_NAME)
+}
+
+/// [`handshake`], the client connecting with server name `name`.
+pub fn handshake_named(
+    client: Arc<ClientConfig>,
+    server: Arc<ServerConfig>,
+    name: &str,
+) -> Outcome {
+    let name = ServerName::try_from(name.to_string()).unwrap();
     let mut client = Connection::Client(ClientConnection::new(client, name).unwrap());
     let mut server = Connection::Server(ServerConnection::new(server).unwrap());
     let (mut client_err, mut server_err) = (None, None);
