@@ -826,9 +826,7 @@ mod tests {
         let default_cfg = QuicConfig::default();
         let socket = socket2::Socket::from(udp_socket(bind, &default_cfg).unwrap());
         // Linux reports twice the granted size.
-        assert!(
-            socket.recv_buffer_size().unwrap() / 2 >= default_cfg.udp_receive_buffer.min(rmax)
-        );
+        assert!(socket.recv_buffer_size().unwrap() / 2 >= default_cfg.udp_receive_buffer.min(rmax));
         assert!(socket.send_buffer_size().unwrap() / 2 >= default_cfg.udp_send_buffer.min(wmax));
 
         // A smaller request is a smaller buffer: the setting is what decides.
