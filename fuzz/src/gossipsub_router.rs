@@ -1,12 +1,14 @@
 //! Fuzz body for `gossipsub_router`: an arbitrary sequence of operations on one gossipsub
 //! `Router` (scoring on): peers connecting and leaving, RPCs from them (subscriptions,
-//! messages, GRAFT, PRUNE with any backoff, IHAVE, IWANT, IDONTWANT), heartbeats after any
-//! delay, our subscribes, publishes and validation verdicts, acceptance changes, and writers
-//! taking frames.
+//! messages, GRAFT, PRUNE with any backoff, IHAVE, IWANT, IDONTWANT, the v1.3 extensions,
+//! PREAMBLE and IMRECEIVING), heartbeats after any delay, our subscribes, publishes and
+//! validation verdicts, acceptance changes, and writers taking frames (and the PREAMBLEs
+//! before them).
 //!
 //! Invariants: no panic; right after every heartbeat each mesh has at most D_high peers, only
 //! accepted peers subscribed to the topic, none of them in backoff; memory stays bounded (seen
-//! ids, pending validations, IDONTWANT entries and queued bytes per peer under their caps);
+//! ids, pending validations, IDONTWANT entries, announced messages and queued bytes per peer
+//! under their caps);
 //! every frame we send decodes under the default wire limits and within what js-libp2p
 //! accepts (at most 5000 IHAVE and IWANT ids, 500 IDONTWANT ids per RPC).
 
@@ -21,8 +23,9 @@ use plexus_gossipsub::wire::{
     FrameDecoder, WireLimits, decode_rpc, encode_message_frame, encode_message_raw,
 };
 use plexus_gossipsub::{
-    Acceptance, Config, Control, Event, IHave, MAX_SENT_IDONTWANT_PER_RPC, MAX_SENT_IDS_PER_RPC,
-    MessageId, PeerConn, Prune, QueueConfig, Router, Rpc, SubOpt, TopicHash, Version,
+    Acceptance, Config, Control, Event, Extensions, IHave, MAX_SENT_IDONTWANT_PER_RPC,
+    MAX_SENT_IDS_PER_RPC, MessageId, PREAMBLE_EXTENSION, PeerConn, Preamble, Prune, QueueConfig,
+    Router, Rpc, SubOpt, TopicHash, Version,
 };
 
 const PEERS: usize = 8;
@@ -30,6 +33,22 @@ const TOPICS: [&str; 3] = ["a", "b", "/eth2/00000000/beacon_block/ssz_snappy"];
 
 #[derive(Arbitrary, Debug)]
 enum Op {
+    Extensions {
+        peer: u8,
+        preamble: bool,
+    },
+    Preamble {
+        peer: u8,
+        topic: u8,
+        ids: Vec<u8>,
+        known: bool,
+        len: u64,
+    },
+    IMReceiving {
+        peer: u8,
+        ids: Vec<u8>,
+        known: bool,
+    },
     Connect {
         peer: u8,
         inbound: bool,
@@ -133,6 +152,7 @@ fn cfg() -> Config {
         max_subscriptions_per_peer: 4,
         opportunistic_graft_ticks: 3,
         idontwant_message_size_threshold: 16,
+        preamble_threshold: 32,
         queue: QueueConfig {
             max_control_bytes: 4096,
             max_publish_bytes: 8192,
@@ -172,7 +192,7 @@ fn ids(bytes: &[u8], known: &[MessageId], use_known: bool) -> Vec<MessageId> {
         .collect()
 }
 
-fn check_frame(frame: Bytes) {
+fn check_frame(frame: Bytes) -> Rpc {
     let mut dec = FrameDecoder::new(WireLimits::default().max_transmit_size);
     let mut buf = BytesMut::from(&frame[..]);
     let body = dec
@@ -185,6 +205,8 @@ fn check_frame(frame: Bytes) {
     assert!(ihave <= MAX_SENT_IDS_PER_RPC);
     assert!(rpc.control.iwant.len() <= MAX_SENT_IDS_PER_RPC);
     assert!(rpc.control.idontwant.len() <= MAX_SENT_IDONTWANT_PER_RPC);
+    assert!(rpc.control.imreceiving.len() <= MAX_SENT_IDONTWANT_PER_RPC);
+    rpc
 }
 
 /// Run one input.
@@ -223,6 +245,74 @@ pub fn run(data: &[u8]) {
         let p = |i: u8| peers[i as usize % PEERS];
         let rpc_from = |r: &mut Router, i: u8, rpc: Rpc, now: Instant| r.handle_rpc(p(i), rpc, now);
         match op {
+            Op::Extensions { peer, preamble } => {
+                let c = Control {
+                    extensions: Some(Extensions {
+                        fields: if preamble {
+                            vec![PREAMBLE_EXTENSION]
+                        } else {
+                            vec![7]
+                        },
+                    }),
+                    ..Control::default()
+                };
+                rpc_from(
+                    &mut r,
+                    peer,
+                    Rpc {
+                        control: c,
+                        ..Rpc::default()
+                    },
+                    now,
+                );
+            }
+            Op::Preamble {
+                peer,
+                topic: t,
+                ids: b,
+                known: k,
+                len,
+            } => {
+                let c = Control {
+                    preamble: ids(&b, &known, k)
+                        .into_iter()
+                        .map(|id| Preamble {
+                            topic: topic(t),
+                            id,
+                            len,
+                        })
+                        .collect(),
+                    ..Control::default()
+                };
+                rpc_from(
+                    &mut r,
+                    peer,
+                    Rpc {
+                        control: c,
+                        ..Rpc::default()
+                    },
+                    now,
+                );
+            }
+            Op::IMReceiving {
+                peer,
+                ids: b,
+                known: k,
+            } => {
+                let c = Control {
+                    imreceiving: ids(&b, &known, k),
+                    ..Control::default()
+                };
+                rpc_from(
+                    &mut r,
+                    peer,
+                    Rpc {
+                        control: c,
+                        ..Rpc::default()
+                    },
+                    now,
+                );
+            }
             Op::Connect {
                 peer,
                 inbound,
@@ -430,7 +520,16 @@ pub fn run(data: &[u8]) {
             Op::Drain { peer, frames } => {
                 for _ in 0..frames {
                     match r.pop_frame(&p(peer), now) {
-                        Some(f) => check_frame(f),
+                        Some(f) => {
+                            if let Some(pre) = r.take_preamble(&p(peer)) {
+                                let announced = check_frame(pre);
+                                assert_eq!(announced.control.preamble.len(), 1);
+                                let body = check_frame(f);
+                                assert_eq!(body.messages.len(), 1, "a PREAMBLE precedes a message");
+                            } else {
+                                check_frame(f);
+                            }
+                        }
                         None => break,
                     }
                 }
@@ -447,6 +546,7 @@ pub fn run(data: &[u8]) {
         // Memory bounds.
         assert!(r.seen_len() <= cfg.max_seen_messages);
         assert!(r.pending_validations() <= cfg.max_pending_validations_per_topic * TOPICS.len());
+        assert!(r.receiving_len() <= PEERS * cfg.max_preambles_per_peer);
         for peer in peers {
             let cap = cfg.max_idontwant_per_heartbeat * (cfg.idontwant_ttl_heartbeats as usize + 1);
             assert!(r.dont_send_len(peer) <= cap);

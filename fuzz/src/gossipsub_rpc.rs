@@ -15,7 +15,7 @@ use plexus_gossipsub::wire::{
     FrameDecoder, MAX_EXTENSION_FIELDS, WireError, WireLimits, control_frame_len, decode_message,
     decode_rpc, encode_control_frame, encode_message_frame, encode_message_raw, verify_message,
 };
-use plexus_gossipsub::{Control, Extensions, Rpc};
+use plexus_gossipsub::{Control, Extensions, PREAMBLE_EXTENSION, Rpc};
 
 fn small() -> WireLimits {
     WireLimits {
@@ -27,6 +27,8 @@ fn small() -> WireLimits {
         max_ihave_ids: 8,
         max_iwant_ids: 8,
         max_idontwant_ids: 8,
+        max_preambles: 2,
+        max_imreceiving_ids: 8,
         max_graft: 4,
         max_prune: 4,
         max_px_peers: 3,
@@ -47,6 +49,8 @@ fn unlimited() -> WireLimits {
         max_ihave_ids: usize::MAX,
         max_iwant_ids: usize::MAX,
         max_idontwant_ids: usize::MAX,
+        max_preambles: usize::MAX,
+        max_imreceiving_ids: usize::MAX,
         max_graft: usize::MAX,
         max_prune: usize::MAX,
         max_px_peers: usize::MAX,
@@ -83,6 +87,8 @@ fn within_limits(rpc: &Rpc, l: &WireLimits) {
     assert!(c.ihave.iter().map(|h| h.ids.len()).sum::<usize>() <= l.max_ihave_ids);
     assert!(c.iwant.len() <= l.max_iwant_ids);
     assert!(c.idontwant.len() <= l.max_idontwant_ids);
+    assert!(c.preamble.len() <= l.max_preambles);
+    assert!(c.imreceiving.len() <= l.max_imreceiving_ids);
     assert!(c.graft.len() <= l.max_graft);
     assert!(c.prune.len() <= l.max_prune);
     let ids = c
@@ -90,7 +96,9 @@ fn within_limits(rpc: &Rpc, l: &WireLimits) {
         .iter()
         .flat_map(|h| &h.ids)
         .chain(&c.iwant)
-        .chain(&c.idontwant);
+        .chain(&c.idontwant)
+        .chain(&c.imreceiving)
+        .chain(c.preamble.iter().map(|p| &p.id));
     assert!(
         ids.into_iter()
             .all(|id| id.as_bytes().len() <= l.max_message_id_len)
@@ -102,7 +110,8 @@ fn within_limits(rpc: &Rpc, l: &WireLimits) {
         .chain(rpc.messages.iter().map(|m| &m.topic))
         .chain(c.ihave.iter().map(|h| &h.topic))
         .chain(&c.graft)
-        .chain(c.prune.iter().map(|p| &p.topic));
+        .chain(c.prune.iter().map(|p| &p.topic))
+        .chain(c.preamble.iter().map(|p| &p.topic));
     assert!(
         topics
             .into_iter()
@@ -130,13 +139,17 @@ fn within_limits(rpc: &Rpc, l: &WireLimits) {
 
 fn reencodes(rpc: &Rpc) {
     let any = unlimited();
-    // Subscriptions and control: the extensions message is re-sent empty.
+    // Subscriptions and control: the extensions message is re-sent with only the extension
+    // we implement.
     let control = Control {
-        extensions: rpc
-            .control
-            .extensions
-            .as_ref()
-            .map(|_| Extensions::default()),
+        extensions: rpc.control.extensions.as_ref().map(|e| Extensions {
+            fields: e
+                .fields
+                .iter()
+                .copied()
+                .filter(|f| *f == PREAMBLE_EXTENSION)
+                .collect(),
+        }),
         ..rpc.control.clone()
     };
     let frame = encode_control_frame(&rpc.subscriptions, &control);

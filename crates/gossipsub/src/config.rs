@@ -180,6 +180,23 @@ pub struct Config {
     pub max_idontwant_per_heartbeat: usize,
     /// Heartbeats an IDONTWANT entry is kept. Default 3.
     pub idontwant_ttl_heartbeats: u64,
+    /// plexus's experimental PREAMBLE / IMRECEIVING extension ([`crate::PREAMBLE_EXTENSION`],
+    /// v1.3 peers that advertise it only): a message at least this large (encoded) sent to
+    /// such a peer is preceded by a PREAMBLE (topic, id, length) as its copy starts; on a
+    /// PREAMBLE from a mesh peer for a message we do not have, we tell our other mesh peers
+    /// IMRECEIVING, which they treat as an IDONTWANT sent before the message arrived. Default
+    /// 16 KiB; `usize::MAX` neither advertises nor sends the extension (PREAMBLEs and
+    /// IMRECEIVINGs received are then ignored).
+    pub preamble_threshold: usize,
+    /// Unfinished PREAMBLE announcements kept per peer; more are ignored. Default 8.
+    pub max_preambles_per_peer: usize,
+    /// How long a message announced by a PREAMBLE may take to arrive: this plus its length at
+    /// `preamble_min_rate`. Past it, the message is asked for with IWANT from a mesh peer we
+    /// told IMRECEIVING (up to two), and the announcer gets a behaviour penalty. Default 1 s.
+    pub preamble_grace: Duration,
+    /// The slowest transfer rate a PREAMBLE's deadline allows, bytes per second. Default
+    /// 1 MiB/s.
+    pub preamble_min_rate: u64,
     /// Topics one peer may be subscribed to (further subscriptions ignored). Default 256.
     pub max_subscriptions_per_peer: usize,
     /// Messages awaiting application validation per topic; more are dropped (counted,
@@ -258,6 +275,10 @@ impl Default for Config {
             mesh_first_publish_threshold: 16 * 1024,
             max_idontwant_per_heartbeat: 5000,
             idontwant_ttl_heartbeats: 3,
+            preamble_threshold: 16 * 1024,
+            max_preambles_per_peer: 8,
+            preamble_grace: Duration::from_secs(1),
+            preamble_min_rate: 1 << 20,
             max_subscriptions_per_peer: 256,
             max_pending_validations_per_topic: 1024,
             validation_timeout: Duration::from_secs(12),

@@ -55,6 +55,11 @@ impl MessageCache {
         }
     }
 
+    /// The topic of a cached message.
+    pub(crate) fn topic_of(&self, id: &MessageId) -> Option<&TopicHash> {
+        self.msgs.get(id).map(|e| &e.topic)
+    }
+
     #[cfg(test)]
     pub(crate) fn contains(&self, id: &MessageId) -> bool {
         self.msgs.contains_key(id)

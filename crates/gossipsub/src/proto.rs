@@ -84,6 +84,23 @@ pub(crate) struct ControlMessage {
     /// Extensions (v1.3).
     #[prost(message, optional, tag = "6")]
     pub(crate) extensions: Option<ControlExtensions>,
+    /// plexus's experimental PREAMBLE (`crate::PREAMBLE_EXTENSION`).
+    #[prost(message, repeated, tag = "4721233")]
+    pub(crate) preamble: Vec<ControlPreamble>,
+    /// plexus's experimental IMRECEIVING (`crate::PREAMBLE_EXTENSION` + 1), shaped like
+    /// IDONTWANT.
+    #[prost(message, repeated, tag = "4721234")]
+    pub(crate) imreceiving: Vec<ControlIDontWant>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct ControlPreamble {
+    #[prost(bytes = "bytes", optional, tag = "1")]
+    pub(crate) topic_id: Option<Bytes>,
+    #[prost(bytes = "bytes", optional, tag = "2")]
+    pub(crate) message_id: Option<Bytes>,
+    #[prost(uint64, optional, tag = "3")]
+    pub(crate) message_length: Option<u64>,
 }
 
 /// `ControlIHave`.
@@ -149,4 +166,8 @@ pub(crate) struct ControlIDontWant {
 /// `ControlExtensions` (v1.3): no extension is implemented, so no field is declared; prost
 /// skips every field (including `partialMessages = 10`).
 #[derive(Clone, PartialEq, prost::Message)]
-pub(crate) struct ControlExtensions {}
+pub(crate) struct ControlExtensions {
+    /// plexus's experimental PREAMBLE / IMRECEIVING extension (`crate::PREAMBLE_EXTENSION`).
+    #[prost(bool, optional, tag = "4721233")]
+    pub(crate) preamble: Option<bool>,
+}

@@ -26,7 +26,8 @@ use crate::queue::{Class, PeerQueue};
 use crate::score::{PeerScore, PeerScoreThresholds, RejectReason};
 use crate::time_cache::TimeCache;
 use crate::types::{
-    Control, IHave, MessageId, Prune, PxPeer, RawMessage, Rpc, SubOpt, TopicHash, Version,
+    Control, Extensions, IHave, MessageId, PREAMBLE_EXTENSION, Preamble, Prune, PxPeer, RawMessage,
+    Rpc, SubOpt, TopicHash, Version,
 };
 use crate::wire;
 
@@ -179,8 +180,18 @@ pub struct RouterStats {
     pub idontwant_received: u64,
     /// Queued copies removed because an IDONTWANT arrived.
     pub idontwant_cancelled: u64,
-    /// Copies not forwarded because the peer sent IDONTWANT.
+    /// Copies not forwarded because the peer sent IDONTWANT (or IMRECEIVING).
     pub idontwant_skipped: u64,
+    /// PREAMBLEs sent ahead of a message copy (experimental extension).
+    pub preambles_sent: u64,
+    /// PREAMBLEs received and acted upon (a message we did not have, from a mesh peer).
+    pub preambles_received: u64,
+    /// Announced messages that did not arrive by their deadline (then asked for with IWANT).
+    pub preambles_expired: u64,
+    /// IMRECEIVING ids sent.
+    pub imreceiving_sent: u64,
+    /// IMRECEIVING ids received (honoured as IDONTWANT).
+    pub imreceiving_received: u64,
     /// Frames dropped per queue class (control, publish, forward, gossip).
     pub queue_drops: [u64; 4],
     /// RPCs ignored because the sender is graylisted.
@@ -225,6 +236,13 @@ struct PeerState {
     pending_mandatory: bool,
     extensions_sent: bool,
     extensions_received: bool,
+    /// It advertised plexus's PREAMBLE / IMRECEIVING extension (and runs v1.3).
+    preamble_ext: bool,
+    /// The PREAMBLE to write right before the frame the writer took last
+    /// ([`Router::take_preamble`]).
+    preamble_out: Option<Bytes>,
+    /// Its PREAMBLE announcements not yet completed (bounded by `max_preambles_per_peer`).
+    preambles_open: usize,
     /// The own publish the writer took last, until it comes back for the next frame (then
     /// that copy is on the wire).
     in_flight: Option<MessageId>,
@@ -252,6 +270,20 @@ struct Deferred {
     /// Topic peers to queue once they are.
     rest: Vec<PeerId>,
 }
+
+/// A message a mesh peer announced with a PREAMBLE, on its way to us.
+#[derive(Debug)]
+struct Receiving {
+    /// Who announced it.
+    from: PeerId,
+    /// When it should have arrived.
+    deadline: Instant,
+    /// The mesh peers we told IMRECEIVING (they hold back their copies).
+    told: Vec<PeerId>,
+}
+
+/// Peers asked with IWANT when an announced message does not arrive in time.
+const PREAMBLE_FALLBACK_PEERS: usize = 2;
 
 /// Peers remembered per pending message as having sent a copy.
 const MAX_ALSO_FROM: usize = 16;
@@ -284,6 +316,8 @@ pub struct Router {
     /// IWANT promises: id → (advertiser, deadline).
     promises: HashMap<MessageId, Vec<(PeerId, Instant)>>,
     pending: HashMap<MessageId, Pending>,
+    /// Messages announced to us by a PREAMBLE and not yet received.
+    receiving: HashMap<MessageId, Receiving>,
     /// Large own publishes waiting for their mesh copies to be written before the copies
     /// for the other topic peers are queued.
     deferred: BTreeMap<MessageId, Deferred>,
@@ -343,6 +377,7 @@ impl Router {
             promises: HashMap::new(),
             pending: HashMap::new(),
             deferred: BTreeMap::new(),
+            receiving: HashMap::new(),
             pending_per_topic: HashMap::new(),
             accept_overrides: HashMap::new(),
             events: VecDeque::new(),
@@ -491,12 +526,41 @@ impl Router {
         }
         let p = self.peers.get_mut(peer)?;
         let (class, frame, id) = p.queue.pop(&self.cfg.queue, now)?;
+        p.preamble_out = None;
+        if let Some(id) = &id
+            && p.preamble_ext
+            && class != Class::Control
+            && frame.len() >= self.cfg.preamble_threshold
+            && let Some(topic) = self.mcache.topic_of(id)
+        {
+            let control = Control {
+                preamble: vec![Preamble {
+                    topic: topic.clone(),
+                    id: id.clone(),
+                    len: frame.len() as u64,
+                }],
+                ..Control::default()
+            };
+            let pre = wire::encode_control_frame(&[], &control);
+            self.stats.frames_sent += 1;
+            self.stats.bytes_sent += pre.len() as u64;
+            self.stats.preambles_sent += 1;
+            p.preamble_out = Some(pre);
+        }
         if class == Class::Publish {
             p.in_flight = id;
         }
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += frame.len() as u64;
         Some(frame)
+    }
+
+    /// The PREAMBLE frame to write right before the frame [`Router::pop_frame`] just returned
+    /// for `peer`, if that frame is a large message and the peer reads the experimental
+    /// PREAMBLE extension ([`Config::preamble_threshold`]). Write both at once: the PREAMBLE
+    /// promises that the message follows without delay.
+    pub fn take_preamble(&mut self, peer: &PeerId) -> Option<Bytes> {
+        self.peers.get_mut(peer)?.preamble_out.take()
     }
 
     /// The writer of `peer` finished writing the frame it took last. (Taking the next frame
@@ -562,6 +626,9 @@ impl Router {
                 pending_mandatory: false,
                 extensions_sent: false,
                 extensions_received: false,
+                preamble_ext: false,
+                preamble_out: None,
+                preambles_open: 0,
                 in_flight: None,
                 dont_send: HashMap::new(),
                 idontwant_this_hb: 0,
@@ -637,11 +704,24 @@ impl Router {
             list.retain(|(p, _)| p != peer);
         }
         self.promises.retain(|_, l| !l.is_empty());
+        // Its announcements will not deliver: ask for them elsewhere now.
+        let announced: Vec<MessageId> = self
+            .receiving
+            .iter()
+            .filter(|(_, r)| r.from == *peer)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &announced {
+            self.announcement_failed(id, false);
+        }
         self.accept_overrides.remove(peer);
         self.ready.remove(peer);
         self.dirty.remove(peer);
         if let Some(s) = &mut self.score {
             s.remove_peer(peer, now);
+        }
+        if !announced.is_empty() {
+            self.flush(now);
         }
     }
 
@@ -1061,14 +1141,27 @@ impl Router {
             self.handle_message(from, msg, now);
         }
         let c = rpc.control;
-        if c.extensions.is_some()
+        let preambles_on = self.preambles_on();
+        if let Some(ext) = &c.extensions
             && let Some(p) = self.peers.get_mut(&from)
+            && !p.extensions_received
         {
             // Only the first one counts; a repeat is ignored.
             p.extensions_received = true;
+            // Its extensions arrive on its stream, which may be up before ours: what it
+            // advertised is enough (it runs v1.3 to send them).
+            p.preamble_ext = preambles_on && ext.fields.contains(&PREAMBLE_EXTENSION);
         }
         if !c.idontwant.is_empty() {
             self.handle_idontwant(from, c.idontwant);
+        }
+        if preambles_on {
+            if !c.imreceiving.is_empty() {
+                self.handle_imreceiving(from, c.imreceiving);
+            }
+            for pre in c.preamble {
+                self.handle_preamble(from, pre, now);
+            }
         }
         for ihave in c.ihave {
             self.handle_ihave(from, ihave, now);
@@ -1166,8 +1259,13 @@ impl Router {
             return;
         }
         self.topic_stats.entry(topic.clone()).or_default().received += 1;
-        // Whoever sent it, it arrived: promises for it are kept.
+        // Whoever sent it, it arrived: promises for it are kept, an announcement completed.
         self.promises.remove(&id);
+        if let Some(r) = self.receiving.remove(&id)
+            && let Some(p) = self.peers.get_mut(&r.from)
+        {
+            p.preambles_open = p.preambles_open.saturating_sub(1);
+        }
         if let Err(reason) = self.check_signing(&msg) {
             self.topic_stats.entry(topic.clone()).or_default().rejected += 1;
             tracing::debug!(peer = %from, %topic, reason, "message breaks the signing policy");
@@ -1279,6 +1377,139 @@ impl Router {
         }
     }
 
+    /// Whether the experimental PREAMBLE / IMRECEIVING extension is on.
+    fn preambles_on(&self) -> bool {
+        self.cfg.preamble_threshold != usize::MAX
+    }
+
+    /// IMRECEIVING: the peer is receiving these messages from someone else right now. Honoured
+    /// as IDONTWANT (same per-heartbeat cap, same expiry).
+    fn handle_imreceiving(&mut self, from: PeerId, ids: Vec<MessageId>) {
+        let max = self.cfg.max_idontwant_per_heartbeat;
+        let tick = self.ticks;
+        let Some(p) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if !p.preamble_ext {
+            return;
+        }
+        for id in ids {
+            if p.idontwant_this_hb >= max {
+                break;
+            }
+            p.idontwant_this_hb += 1;
+            self.stats.imreceiving_received += 1;
+            self.stats.idontwant_cancelled += p.queue.cancel(&id) as u64;
+            p.dont_send.insert(id, tick);
+        }
+    }
+
+    /// PREAMBLE: a mesh peer starts sending us a message. If we do not have it, tell our other
+    /// mesh peers that read the extension IMRECEIVING, so they hold back their copies, and
+    /// give the announcer until a deadline to deliver.
+    fn handle_preamble(&mut self, from: PeerId, pre: Preamble, now: Instant) {
+        let in_mesh = self.mesh.get(&pre.topic).is_some_and(|m| m.contains(&from));
+        if !in_mesh || self.seen.contains(&pre.id) || self.receiving.contains_key(&pre.id) {
+            return;
+        }
+        let max = self.cfg.max_preambles_per_peer;
+        let Some(p) = self.peers.get_mut(&from) else {
+            return;
+        };
+        if !p.preamble_ext || p.preambles_open >= max {
+            return;
+        }
+        p.preambles_open += 1;
+        self.stats.preambles_received += 1;
+        // A stated length beyond any frame we accept is capped there.
+        let len = pre.len.min(self.cfg.wire.max_transmit_size as u64);
+        let transfer =
+            Duration::from_secs_f64(len as f64 / self.cfg.preamble_min_rate.max(1) as f64);
+        let told: Vec<PeerId> = self
+            .mesh
+            .get(&pre.topic)
+            .map(|m| m.iter().copied().filter(|q| *q != from).collect())
+            .unwrap_or_default();
+        let told: Vec<PeerId> = told
+            .into_iter()
+            .filter(|q| self.queue_imreceiving(*q, &pre.id))
+            .collect();
+        self.receiving.insert(
+            pre.id,
+            Receiving {
+                from,
+                deadline: now + self.cfg.preamble_grace + transfer,
+                told,
+            },
+        );
+    }
+
+    /// Queue IMRECEIVING for `id` to `p` if it reads the extension; whether queued.
+    fn queue_imreceiving(&mut self, p: PeerId, id: &MessageId) -> bool {
+        match self.peers.get_mut(&p) {
+            Some(s) if s.preamble_ext && s.accepted => {
+                s.pending.imreceiving.push(id.clone());
+                self.stats.imreceiving_sent += 1;
+                self.dirty.insert(p);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Announced messages past their deadline: the announcer gets a behaviour penalty, and
+    /// the message is asked for with IWANT from mesh peers we had told IMRECEIVING (they
+    /// held back their copies because of us).
+    fn expire_preambles(&mut self, now: Instant) {
+        let late: Vec<MessageId> = self
+            .receiving
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in late {
+            self.announcement_failed(&id, true);
+        }
+    }
+
+    /// An announced message will not come from its announcer (late, or the announcer left):
+    /// forget the announcement; unless the message arrived meanwhile, ask for it.
+    fn announcement_failed(&mut self, id: &MessageId, penalise: bool) {
+        let Some(r) = self.receiving.remove(id) else {
+            return;
+        };
+        if let Some(p) = self.peers.get_mut(&r.from) {
+            p.preambles_open = p.preambles_open.saturating_sub(1);
+        }
+        if self.seen.contains(id) {
+            return;
+        }
+        self.stats.preambles_expired += 1;
+        if penalise && let Some(s) = &mut self.score {
+            s.add_penalty(&r.from, 1);
+        }
+        let mut asked = 0;
+        for q in r.told {
+            if asked >= PREAMBLE_FALLBACK_PEERS {
+                break;
+            }
+            if let Some(p) = self.peers.get_mut(&q)
+                && p.version.is_some()
+            {
+                p.pending.iwant.push(id.clone());
+                self.stats.iwant_sent += 1;
+                self.dirty.insert(q);
+                asked += 1;
+            }
+        }
+    }
+
+    /// Messages under announcement (bounded by the peers times
+    /// [`Config::max_preambles_per_peer`]).
+    pub fn receiving_len(&self) -> usize {
+        self.receiving.len()
+    }
+
     fn handle_ihave(&mut self, from: PeerId, ihave: IHave, now: Instant) {
         if self.peer_score(&from, now) < self.thresholds.gossip_threshold {
             return;
@@ -1302,6 +1533,7 @@ impl Router {
         for id in ihave.ids {
             if !self.seen.contains(&id)
                 && !self.promises.contains_key(&id)
+                && !self.receiving.contains_key(&id)
                 && unique.insert(id.clone())
             {
                 want.push(id);
@@ -1332,12 +1564,16 @@ impl Router {
             return;
         }
         for id in ids {
-            if self
-                .peers
-                .get(&from)
-                .is_none_or(|p| p.dont_send.contains_key(&id))
-            {
-                continue;
+            // An IWANT after an IMRECEIVING is the fallback of an announcement that did not
+            // deliver: the request wins.
+            let Some(p) = self.peers.get_mut(&from) else {
+                return;
+            };
+            if p.dont_send.contains_key(&id) {
+                if !p.preamble_ext {
+                    continue;
+                }
+                p.dont_send.remove(&id);
             }
             if let Some(frame) = self
                 .mcache
@@ -1477,6 +1713,7 @@ impl Router {
         }
         self.expire_backoffs(now);
         self.check_promises(now);
+        self.expire_preambles(now);
         self.expire_validations(now);
         self.seen.expire(now);
         self.raw_seen.expire(now);
@@ -1985,9 +2222,19 @@ impl Router {
             if !version.has_idontwant() {
                 control.idontwant.clear();
             }
+            if !s.preamble_ext {
+                control.imreceiving.clear();
+            }
             if version.has_extensions() && !s.extensions_sent {
                 s.extensions_sent = true;
-                control.extensions = Some(Default::default());
+                let on = self.cfg.preamble_threshold != usize::MAX;
+                control.extensions = Some(Extensions {
+                    fields: if on {
+                        vec![PREAMBLE_EXTENSION]
+                    } else {
+                        Vec::new()
+                    },
+                });
             }
             if control.is_empty() && subs.is_empty() {
                 continue;
@@ -2082,6 +2329,15 @@ fn split_control(subs: Vec<SubOpt>, control: Control) -> Vec<(Vec<SubOpt>, Contr
         a.room(id.as_bytes().len() + 4);
         a.idontwant += 1;
         a.c.idontwant.push(id);
+    }
+    // IMRECEIVING counts with IDONTWANT (plexus peers only read it; same shape).
+    for id in control.imreceiving {
+        if a.idontwant >= MAX_SENT_IDONTWANT_PER_RPC {
+            a.cut();
+        }
+        a.room(id.as_bytes().len() + 8);
+        a.idontwant += 1;
+        a.c.imreceiving.push(id);
     }
     for id in control.iwant {
         if a.iwant >= MAX_SENT_IDS_PER_RPC {

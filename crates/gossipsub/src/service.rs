@@ -131,6 +131,9 @@ enum Cmd {
     Scores(oneshot::Sender<Vec<(PeerId, f64)>>),
 }
 
+// `Rpc` is the common input and the largest (a few Vec headers): boxing it would cost an
+// allocation per RPC to save a few hundred bytes per slot of a bounded channel.
+#[allow(clippy::large_enum_variant)]
 enum Input {
     Rpc(PeerId, Rpc),
     Fault(StreamFault),
@@ -325,7 +328,8 @@ impl Gossipsub {
 }
 
 struct Writer {
-    tx: mpsc::Sender<Bytes>,
+    /// The next frame, with the PREAMBLE to write right before it, if any.
+    tx: mpsc::Sender<(Option<Bytes>, Bytes)>,
     idle: bool,
     /// When the large frame being written was handed over (it holds a large slot until it
     /// is written or `large_slot_timeout` has passed).
@@ -722,6 +726,7 @@ impl Driver {
         let Some(mut frame) = self.router.pop_frame(&peer, now) else {
             return;
         };
+        let mut preamble = self.router.take_preamble(&peer);
         if !large {
             // Small frames waiting behind this one go in the same write (one muxer frame,
             // one Noise frame, one syscall), up to COALESCE bytes.
@@ -734,9 +739,12 @@ impl Driver {
                 let Some(more) = self.router.pop_frame(&peer, now) else {
                     break;
                 };
-                batch
-                    .get_or_insert_with(|| BytesMut::from(&frame[..]))
-                    .extend_from_slice(&more);
+                let b = batch.get_or_insert_with(|| BytesMut::from(&frame[..]));
+                // A PREAMBLE goes right before its message, in the same write.
+                if let Some(pre) = self.router.take_preamble(&peer) {
+                    b.extend_from_slice(&pre);
+                }
+                b.extend_from_slice(&more);
             }
             if let Some(b) = batch {
                 frame = b.freeze();
@@ -750,7 +758,7 @@ impl Driver {
             w.large_since = Some(now);
             self.large_in_flight += 1;
         }
-        if w.tx.try_send(frame).is_err() {
+        if w.tx.try_send((preamble.take(), frame)).is_err() {
             self.drop_writer(&peer);
         }
     }
@@ -759,14 +767,21 @@ impl Driver {
 async fn write_loop(
     peer: PeerId,
     mut stream: plexus_core::BoxStream,
-    mut frames: mpsc::Receiver<Bytes>,
+    mut frames: mpsc::Receiver<(Option<Bytes>, Bytes)>,
     driver: mpsc::Sender<Input>,
 ) {
-    while let Some(frame) = frames.recv().await {
-        let ok = match stream.write_all(&frame).await {
-            Ok(()) => stream.flush().await.is_ok(),
-            Err(_) => false,
+    while let Some((preamble, frame)) = frames.recv().await {
+        // The PREAMBLE goes first: a whole frame of its own, which the receiver decodes as
+        // soon as its bytes are in, while the message is still on its way.
+        let pre_ok = match &preamble {
+            Some(pre) => stream.write_all(pre).await.is_ok(),
+            None => true,
         };
+        let ok = pre_ok
+            && match stream.write_all(&frame).await {
+                Ok(()) => stream.flush().await.is_ok(),
+                Err(_) => false,
+            };
         if !ok {
             let _ = driver.send(Input::WriterFailed(peer)).await;
             return;

@@ -473,11 +473,29 @@ impl Network {
             return false;
         };
         link.busy = true;
-        let len = frame.len() as u64;
-        let up = Duration::from_nanos(len.saturating_mul(1_000_000_000) / upload);
         let rate = link.shape.bytes_per_sec.clamp(1, upload);
-        let tx = Duration::from_nanos(len.saturating_mul(1_000_000_000) / rate);
         let latency = link.shape.latency;
+        // A PREAMBLE goes first, in the same write: it arrives once its own bytes are across.
+        let mut pre_len = 0;
+        if let Some(pre) = self.nodes[from].router.take_preamble(&peer) {
+            pre_len = pre.len() as u64;
+            let pre_tx = Duration::from_nanos(pre_len.saturating_mul(1_000_000_000) / rate);
+            self.seq += 1;
+            let pseq = self.seq;
+            self.frames.insert(pseq, pre);
+            self.wakes.push(Reverse((
+                now + pre_tx + latency,
+                pseq * 3 + 2,
+                Wake::Arrive {
+                    to,
+                    from,
+                    seq: pseq,
+                },
+            )));
+        }
+        let len = frame.len() as u64 + pre_len;
+        let up = Duration::from_nanos(len.saturating_mul(1_000_000_000) / upload);
+        let tx = Duration::from_nanos(len.saturating_mul(1_000_000_000) / rate);
         self.nodes[from].uplink_busy = true;
         self.seq += 1;
         let seq = self.seq;

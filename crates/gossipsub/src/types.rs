@@ -202,11 +202,32 @@ pub struct PxPeer {
 }
 
 /// The v1.3 extensions control message: which extensions the sender supports. Unknown
-/// extensions are ignored; none is acted upon yet.
+/// extensions are ignored. The one acted upon is plexus's experimental preamble extension
+/// ([`PREAMBLE_EXTENSION`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extensions {
-    /// Field numbers of the extensions present (known or not), for logs and metrics.
+    /// Field numbers of the extensions present (known or not). Of those we send, only
+    /// [`PREAMBLE_EXTENSION`] is encoded (as `true`); others are not sent.
     pub fields: Vec<u32>,
+}
+
+/// The field number of plexus's experimental PREAMBLE / IMRECEIVING extension, in
+/// `ControlExtensions` (a bool: the sender reads both messages and sends them) and as the
+/// `ControlMessage` field of PREAMBLE; IMRECEIVING is the next number. In the experimental
+/// range of gossipsub v1.3 (above 0x200000). The messages follow the working draft
+/// "gossipsub v1.4: PREAMBLE and IMRECEIVING" (r1, 2025-05-01), whose own field numbers
+/// (6 and 7) collide with v1.3's extensions field; see docs/gossipsub.md.
+pub const PREAMBLE_EXTENSION: u32 = 0x0048_0A51;
+
+/// A PREAMBLE: the sender is starting to send us this message (experimental extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preamble {
+    /// The message's topic.
+    pub topic: TopicHash,
+    /// Its id.
+    pub id: MessageId,
+    /// Its length in bytes (the `Message` protobuf), as the sender states it.
+    pub len: u64,
 }
 
 /// The control part of an RPC.
@@ -224,6 +245,10 @@ pub struct Control {
     pub idontwant: Vec<MessageId>,
     /// Extensions (v1.3), when present.
     pub extensions: Option<Extensions>,
+    /// PREAMBLE entries (experimental extension, [`PREAMBLE_EXTENSION`]).
+    pub preamble: Vec<Preamble>,
+    /// IMRECEIVING ids (experimental extension): the sender is receiving these messages now.
+    pub imreceiving: Vec<MessageId>,
 }
 
 impl Control {
@@ -235,6 +260,8 @@ impl Control {
             && self.prune.is_empty()
             && self.idontwant.is_empty()
             && self.extensions.is_none()
+            && self.preamble.is_empty()
+            && self.imreceiving.is_empty()
     }
 }
 

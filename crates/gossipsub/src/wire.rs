@@ -43,7 +43,8 @@ use prost::encoding::{encode_varint, encoded_len_varint};
 
 use crate::proto;
 use crate::types::{
-    Control, Extensions, IHave, MessageId, Prune, PxPeer, RawMessage, Rpc, SubOpt, TopicHash,
+    Control, Extensions, IHave, MessageId, PREAMBLE_EXTENSION, Preamble, Prune, PxPeer, RawMessage,
+    Rpc, SubOpt, TopicHash,
 };
 
 /// What every signed payload starts with (`pubsub/README.md`, "Message Signing").
@@ -80,6 +81,13 @@ const CTRL_GRAFT: u64 = 3;
 const CTRL_PRUNE: u64 = 4;
 const CTRL_IDONTWANT: u64 = 5;
 const CTRL_EXTENSIONS: u64 = 6;
+/// plexus's experimental PREAMBLE ([`crate::PREAMBLE_EXTENSION`]).
+const CTRL_PREAMBLE: u64 = crate::types::PREAMBLE_EXTENSION as u64;
+/// plexus's experimental IMRECEIVING.
+const CTRL_IMRECEIVING: u64 = CTRL_PREAMBLE + 1;
+// `ControlPreamble`: the topic is field 1, then:
+const PREAMBLE_ID: u64 = 2;
+const PREAMBLE_LEN: u64 = 3;
 // `ControlIHave`, `ControlGraft`, `ControlPrune`: the topic is field 1.
 const TOPIC_ID: u64 = 1;
 const IHAVE_IDS: u64 = 2;
@@ -137,6 +145,12 @@ pub struct WireLimits {
     /// sent right away for each large message received, so an RPC carries a handful; go-libp2p
     /// honours only the first few anyway.
     pub max_idontwant_ids: usize,
+    /// Most PREAMBLE entries in one RPC (experimental extension). Default 512: one is sent
+    /// right before each large message, so an RPC carries one.
+    pub max_preambles: usize,
+    /// Most message ids across all IMRECEIVING entries of one RPC (experimental extension).
+    /// Default 5000, as IDONTWANT.
+    pub max_imreceiving_ids: usize,
     /// Most GRAFT entries in one RPC. Default 1024: at most one per topic (joining every
     /// subnet around a fork is a few hundred).
     pub max_graft: usize,
@@ -172,6 +186,8 @@ impl Default for WireLimits {
             max_ihave_ids: 20_000,
             max_iwant_ids: 10_000,
             max_idontwant_ids: 5000,
+            max_preambles: 512,
+            max_imreceiving_ids: 5000,
             max_graft: 1024,
             max_prune: 1024,
             max_px_peers: 32,
@@ -263,6 +279,25 @@ pub enum WireError {
         /// The limit.
         max: usize,
     },
+    /// More PREAMBLE entries than [`WireLimits::max_preambles`].
+    #[error("{got} PREAMBLE entries in one RPC, max {max}")]
+    TooManyPreambles {
+        /// How many.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More IMRECEIVING ids than [`WireLimits::max_imreceiving_ids`].
+    #[error("{got} IMRECEIVING ids in one RPC, max {max}")]
+    TooManyIMReceivingIds {
+        /// How many.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A PREAMBLE without a message id.
+    #[error("PREAMBLE without a message id")]
+    PreambleWithoutId,
     /// More GRAFT entries than [`WireLimits::max_graft`].
     #[error("{got} GRAFT entries in one RPC, max {max}")]
     TooManyGraft {
@@ -460,6 +495,8 @@ struct Counts {
     ihave_ids: usize,
     iwant_ids: usize,
     idontwant_ids: usize,
+    preambles: usize,
+    imreceiving_ids: usize,
     graft: usize,
     prune: usize,
 }
@@ -550,6 +587,12 @@ fn prescan(body: &[u8], limits: &WireLimits) -> Result<Counts, WireError> {
     at_most(c.idontwant_ids, limits.max_idontwant_ids, |got, max| {
         WireError::TooManyIDontWantIds { got, max }
     })?;
+    at_most(c.preambles, limits.max_preambles, |got, max| {
+        WireError::TooManyPreambles { got, max }
+    })?;
+    at_most(c.imreceiving_ids, limits.max_imreceiving_ids, |got, max| {
+        WireError::TooManyIMReceivingIds { got, max }
+    })?;
     at_most(c.graft, limits.max_graft, |got, max| {
         WireError::TooManyGraft { got, max }
     })?;
@@ -629,7 +672,30 @@ fn scan_control(b: &[u8], limits: &WireLimits, c: &mut Counts) -> Result<(), Wir
                     f?;
                 }
             }
-            (CTRL_IHAVE..=CTRL_EXTENSIONS, None) => return Err(WRONG_WIRE_TYPE),
+            (CTRL_PREAMBLE, Some(e)) => {
+                c.preambles += 1;
+                let mut has_id = false;
+                for f in fields(e) {
+                    match f? {
+                        (TOPIC_ID, Some(t)) => check_topic(t, limits)?,
+                        (PREAMBLE_ID, Some(id)) => {
+                            check_id(id, limits)?;
+                            has_id = true;
+                        }
+                        (TOPIC_ID | PREAMBLE_ID, None) | (PREAMBLE_LEN, Some(_)) => {
+                            return Err(WRONG_WIRE_TYPE);
+                        }
+                        _ => {}
+                    }
+                }
+                if !has_id {
+                    return Err(WireError::PreambleWithoutId);
+                }
+            }
+            (CTRL_IMRECEIVING, Some(e)) => c.imreceiving_ids += scan_ids(e, limits)?,
+            (CTRL_IHAVE..=CTRL_EXTENSIONS | CTRL_PREAMBLE | CTRL_IMRECEIVING, None) => {
+                return Err(WRONG_WIRE_TYPE);
+            }
             _ => {}
         }
     }
@@ -726,6 +792,8 @@ pub fn decode_rpc(body: Bytes, limits: &WireLimits) -> Result<Rpc, WireError> {
             prune: Vec::with_capacity(c.prune),
             idontwant: Vec::with_capacity(c.idontwant_ids),
             extensions: None,
+            preamble: Vec::with_capacity(c.preambles),
+            imreceiving: Vec::with_capacity(c.imreceiving_ids),
         },
     };
     for f in fields(&body) {
@@ -830,6 +898,16 @@ fn decode_control(body: &Bytes, b: &[u8], out: &mut Control) -> Result<(), WireE
                     backoff: p.backoff,
                 });
             }
+            CTRL_PREAMBLE => {
+                let p = proto::ControlPreamble::decode(body.slice_ref(e))?;
+                out.preamble.push(Preamble {
+                    topic: topic(p.topic_id.as_deref().unwrap_or_default())?,
+                    // The prescan found it.
+                    id: MessageId(p.message_id.ok_or(WireError::PreambleWithoutId)?),
+                    len: p.message_length.unwrap_or(0),
+                });
+            }
+            CTRL_IMRECEIVING => push_ids(body, e, &mut out.imreceiving)?,
             CTRL_EXTENSIONS => {
                 let ext = out.extensions.get_or_insert_with(Extensions::default);
                 for f in fields(e) {
@@ -925,7 +1003,25 @@ fn control_rpc(subscriptions: &[SubOpt], control: &Control) -> proto::Rpc {
                     message_ids: ids(&c.idontwant),
                 }]
             },
-            extensions: c.extensions.as_ref().map(|_| proto::ControlExtensions {}),
+            extensions: c.extensions.as_ref().map(|e| proto::ControlExtensions {
+                preamble: e.fields.contains(&PREAMBLE_EXTENSION).then_some(true),
+            }),
+            preamble: c
+                .preamble
+                .iter()
+                .map(|p| proto::ControlPreamble {
+                    topic_id: Some(topic_bytes(&p.topic)),
+                    message_id: Some(p.id.0.clone()),
+                    message_length: Some(p.len),
+                })
+                .collect(),
+            imreceiving: if c.imreceiving.is_empty() {
+                Vec::new()
+            } else {
+                vec![proto::ControlIDontWant {
+                    message_ids: ids(&c.imreceiving),
+                }]
+            },
         }),
     }
 }
@@ -934,8 +1030,10 @@ fn control_rpc(subscriptions: &[SubOpt], control: &Control) -> proto::Rpc {
 ///
 /// Empty parts are omitted (no control field when `control` is empty). Each subscription
 /// carries its `subscribe` flag explicitly. All IWANT ids go in one IWANT entry, all
-/// IDONTWANT ids in one IDONTWANT entry. `extensions: Some(_)` is sent as an empty
-/// `ControlExtensions` message (we implement no extension; its `fields` are not sent).
+/// IDONTWANT ids in one IDONTWANT entry, all IMRECEIVING ids in one IMRECEIVING entry.
+/// `extensions: Some(_)` is sent as a `ControlExtensions` message carrying only the extension
+/// we implement ([`PREAMBLE_EXTENSION`], when listed in its `fields`); other listed fields are
+/// not sent.
 /// Nothing is checked against any limit: keeping frames within what peers accept is the
 /// caller's part.
 pub fn encode_control_frame(subscriptions: &[SubOpt], control: &Control) -> Bytes {
@@ -1217,7 +1315,15 @@ mod tests {
                 backoff: Some(60),
             }],
             idontwant: vec![MessageId::new(vec![4])],
-            extensions: Some(Extensions::default()),
+            extensions: Some(Extensions {
+                fields: vec![PREAMBLE_EXTENSION],
+            }),
+            preamble: vec![Preamble {
+                topic: "t".into(),
+                id: MessageId::new(vec![5]),
+                len: 70_000,
+            }],
+            imreceiving: vec![MessageId::new(vec![6])],
         }
     }
 

@@ -1436,3 +1436,277 @@ fn router_is_deterministic_for_a_seed() {
     };
     assert_eq!(run(), run());
 }
+
+// ----- the experimental PREAMBLE / IMRECEIVING extension -----
+
+use plexus_gossipsub::{Extensions, PREAMBLE_EXTENSION, Preamble};
+
+/// Peers 1..=n on v1.3 in our mesh; those in `readers` advertise the PREAMBLE extension.
+fn preamble_net(n: u8, readers: &[u8]) -> (H, Vec<PeerId>) {
+    let mut h = H::new(Config {
+        validate_messages: false,
+        ..cfg()
+    });
+    let peers = h.with_peers(n, Version::V1_3);
+    for i in readers {
+        h.rpc(
+            peer(*i),
+            control(Control {
+                extensions: Some(Extensions {
+                    fields: vec![PREAMBLE_EXTENSION],
+                }),
+                ..Control::default()
+            }),
+        );
+    }
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    assert_eq!(h.r.mesh_peers(&topic()).len(), n as usize);
+    (h, peers)
+}
+
+/// Frames for `p` in wire order, each PREAMBLE right before the frame it announces.
+fn sent_with_preambles(h: &mut H, p: PeerId) -> Vec<Rpc> {
+    let mut out = Vec::new();
+    while let Some(f) = h.r.pop_frame(&p, h.now) {
+        if let Some(pre) = h.r.take_preamble(&p) {
+            out.push(decode(pre));
+        }
+        out.push(decode(f));
+    }
+    out
+}
+
+fn preamble_of(m: &RawMessage, h: &H, len: u64) -> Rpc {
+    control(Control {
+        preamble: vec![Preamble {
+            topic: topic(),
+            id: id_of(&h.r, m),
+            len,
+        }],
+        ..Control::default()
+    })
+}
+
+fn imreceivings_in(rpcs: &[Rpc]) -> Vec<MessageId> {
+    rpcs.iter()
+        .flat_map(|r| r.control.imreceiving.iter().cloned())
+        .collect()
+}
+
+#[test]
+fn we_advertise_the_preamble_extension_only_when_it_is_on() {
+    for (threshold, advertised) in [(16 * 1024, true), (usize::MAX, false)] {
+        let mut h = H::new(Config {
+            preamble_threshold: threshold,
+            ..cfg()
+        });
+        h.connect(peer(1), Direction::Outbound, Version::V1_3);
+        let first = h.sent(peer(1));
+        let ext = first[0]
+            .control
+            .extensions
+            .clone()
+            .expect("v1.3 extensions");
+        assert_eq!(ext.fields.contains(&PREAMBLE_EXTENSION), advertised);
+    }
+}
+
+#[test]
+fn a_large_copy_to_a_peer_that_reads_preambles_follows_one() {
+    let (mut h, peers) = preamble_net(3, &[2]);
+    let big = message(&[9u8; 20_000]);
+    let small = message(&[8u8; 2000]);
+    h.rpc(peers[0], msg_rpc(&big));
+    h.rpc(peers[0], msg_rpc(&small));
+    let id = id_of(&h.r, &big);
+    let to_reader = sent_with_preambles(&mut h, peers[1]);
+    let pres: Vec<&Preamble> = to_reader
+        .iter()
+        .flat_map(|r| r.control.preamble.iter())
+        .collect();
+    assert_eq!(pres.len(), 1, "one PREAMBLE, for the large message only");
+    assert_eq!((pres[0].topic.clone(), pres[0].id.clone()), (topic(), id));
+    let at = to_reader
+        .iter()
+        .position(|r| !r.control.preamble.is_empty())
+        .unwrap();
+    assert_eq!(
+        to_reader[at + 1].messages.len(),
+        1,
+        "the message right after it"
+    );
+    assert_eq!(to_reader[at + 1].messages[0].data, big.data);
+    assert!(pres[0].len >= big.raw.len() as u64);
+    // A peer that did not advertise the extension gets the messages and no PREAMBLE.
+    let to_other = sent_with_preambles(&mut h, peers[2]);
+    assert_eq!(messages_in(&to_other), 2);
+    assert!(to_other.iter().all(|r| r.control.preamble.is_empty()));
+    assert_eq!(h.r.stats().preambles_sent, 1);
+}
+
+#[test]
+fn a_preamble_from_a_mesh_peer_tells_the_other_readers_imreceiving_once() {
+    let (mut h, peers) = preamble_net(4, &[1, 2, 3]);
+    let big = message(&[7u8; 50_000]);
+    let id = id_of(&h.r, &big);
+    h.rpc(peers[0], preamble_of(&big, &h, 50_100));
+    // A second announcement of the same message changes nothing.
+    h.rpc(peers[1], preamble_of(&big, &h, 50_100));
+    assert_eq!(imreceivings_in(&h.sent(peers[1])), vec![id.clone()]);
+    assert_eq!(imreceivings_in(&h.sent(peers[2])), vec![id.clone()]);
+    assert!(
+        imreceivings_in(&h.sent(peers[0])).is_empty(),
+        "not to the announcer"
+    );
+    assert!(
+        imreceivings_in(&h.sent(peers[3])).is_empty(),
+        "not to a peer that does not read the extension"
+    );
+    assert_eq!(h.r.stats().preambles_received, 1);
+    // It arrives: nothing is asked for later.
+    h.rpc(peers[0], msg_rpc(&big));
+    h.drain_all();
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.r.stats().preambles_expired, 0);
+    // Announcing what we have, or announcing from outside the mesh, is ignored.
+    h.rpc(peers[2], preamble_of(&big, &h, 50_100));
+    let (mut h2, _) = preamble_net(2, &[1, 2]);
+    let stranger = peer(9);
+    h2.connect(stranger, Direction::Inbound, Version::V1_3);
+    h2.rpc(
+        stranger,
+        control(Control {
+            extensions: Some(Extensions {
+                fields: vec![PREAMBLE_EXTENSION],
+            }),
+            ..Control::default()
+        }),
+    );
+    h2.rpc(stranger, preamble_of(&big, &h2, 50_100));
+    assert_eq!(h.r.stats().preambles_received, 1);
+    assert_eq!(h2.r.stats().preambles_received, 0);
+}
+
+#[test]
+fn imreceiving_holds_back_our_copy_like_idontwant() {
+    let (mut h, peers) = preamble_net(3, &[2]);
+    let big = message(&[6u8; 30_000]);
+    let id = id_of(&h.r, &big);
+    for p in [peers[1], peers[2]] {
+        h.rpc(
+            p,
+            control(Control {
+                imreceiving: vec![id.clone()],
+                ..Control::default()
+            }),
+        );
+    }
+    assert_eq!(h.r.stats().imreceiving_received, 1, "only from a reader");
+    h.rpc(peers[0], msg_rpc(&big));
+    assert_eq!(
+        messages_in(&h.sent(peers[1])),
+        0,
+        "the reader is receiving it"
+    );
+    assert_eq!(
+        messages_in(&h.sent(peers[2])),
+        1,
+        "a peer without the extension is not heard"
+    );
+    // A copy already queued is cancelled.
+    let big2 = message(&[5u8; 30_000]);
+    h.rpc(peers[0], msg_rpc(&big2));
+    h.rpc(
+        peers[1],
+        control(Control {
+            imreceiving: vec![id_of(&h.r, &big2)],
+            ..Control::default()
+        }),
+    );
+    assert_eq!(messages_in(&h.sent(peers[1])), 0);
+    // The reader asks for it after all (its announcer failed it): the request wins.
+    h.rpc(
+        peers[1],
+        control(Control {
+            iwant: vec![id],
+            ..Control::default()
+        }),
+    );
+    assert_eq!(messages_in(&h.sent(peers[1])), 1);
+}
+
+#[test]
+fn an_announced_message_that_never_comes_is_asked_for_and_the_announcer_penalised() {
+    let mut h = H::new(Config {
+        validate_messages: false,
+        ..scored_cfg()
+    });
+    let peers = h.with_peers(4, Version::V1_3);
+    for p in &peers {
+        h.rpc(
+            *p,
+            control(Control {
+                extensions: Some(Extensions {
+                    fields: vec![PREAMBLE_EXTENSION],
+                }),
+                ..Control::default()
+            }),
+        );
+    }
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    let big = message(&[4u8; 40_000]);
+    let id = id_of(&h.r, &big);
+    h.rpc(peers[0], preamble_of(&big, &h, 40_100));
+    h.drain_all();
+    // An IHAVE for it meanwhile is not answered with IWANT: it is on its way.
+    h.rpc(
+        peers[3],
+        control(Control {
+            ihave: vec![IHave {
+                topic: topic(),
+                ids: vec![id.clone()],
+            }],
+            ..Control::default()
+        }),
+    );
+    assert!(
+        peers
+            .iter()
+            .all(|p| h.sent(*p).iter().all(|r| r.control.iwant.is_empty()))
+    );
+    let before = h.r.peer_score(&peers[0], h.now);
+    // Deadline: 1 s of grace plus 40 KB at 1 MiB/s; checked at heartbeats.
+    h.advance(Duration::from_millis(900));
+    assert_eq!(h.r.stats().preambles_expired, 0, "not yet");
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.r.stats().preambles_expired, 1);
+    let asked: usize = peers[1..]
+        .iter()
+        .map(|p| {
+            h.sent(*p)
+                .iter()
+                .filter(|r| r.control.iwant.contains(&id))
+                .count()
+        })
+        .sum();
+    assert_eq!(asked, 2, "two of the peers we told IMRECEIVING are asked");
+    assert!(
+        h.r.peer_score(&peers[0], h.now) < before,
+        "the announcer is penalised"
+    );
+}
+
+#[test]
+fn unfinished_preambles_per_peer_are_bounded() {
+    let (mut h, peers) = preamble_net(2, &[1, 2]);
+    for i in 0..12u8 {
+        let m = message(&[i; 20_000]);
+        h.rpc(peers[0], preamble_of(&m, &h, 20_100));
+    }
+    assert_eq!(
+        h.r.stats().preambles_received,
+        h.r.config().max_preambles_per_peer as u64
+    );
+}

@@ -108,6 +108,20 @@ async fn three_hosts_form_a_mesh_and_relay_after_validation() {
     let stats = &snap.topics.iter().find(|(x, _)| *x == t).unwrap().1;
     assert_eq!(stats.rejected, 1);
     assert_eq!(stats.delivered, 2);
+
+    // A large message: each copy over the wire (a → b, b → c) is preceded by a PREAMBLE
+    // (plexus peers advertise the extension on v1.3), which the receiver acts on.
+    let big = vec![0x42u8; 64 * 1024];
+    ga.publish(T, big.clone()).await.unwrap().unwrap();
+    assert_eq!(next_message(&gb, &mut eb, Acceptance::Accept).await, big);
+    assert_eq!(next_message(&gc, &mut ec, Acceptance::Accept).await, big);
+    let (sa, sb, sc) = (
+        ga.snapshot().await.unwrap().stats,
+        gb.snapshot().await.unwrap().stats,
+        gc.snapshot().await.unwrap().stats,
+    );
+    assert_eq!((sa.preambles_sent, sb.preambles_sent), (1, 1));
+    assert_eq!((sb.preambles_received, sc.preambles_received), (1, 1));
 }
 
 #[tokio::test]

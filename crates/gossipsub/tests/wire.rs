@@ -10,7 +10,8 @@ use plexus_gossipsub::wire::{
     encode_message_raw, message_frame_len, sign_message, signable_bytes, verify_message,
 };
 use plexus_gossipsub::{
-    Control, Extensions, IHave, MessageId, Prune, PxPeer, RawMessage, Rpc, SubOpt, TopicHash,
+    Control, Extensions, IHave, MessageId, PREAMBLE_EXTENSION, Preamble, Prune, PxPeer, RawMessage,
+    Rpc, SubOpt, TopicHash,
 };
 use plexus_identity::{Keypair, PeerId};
 use proptest::prelude::*;
@@ -87,6 +88,19 @@ fn iwant(ids: &[&[u8]]) -> Vec<u8> {
 
 fn idontwant(ids: &[&[u8]]) -> Vec<u8> {
     id_entry(5, ids)
+}
+
+fn preamble(topic: &[u8], id: Option<&[u8]>, len: u64) -> Vec<u8> {
+    let mut body = ld(1, topic);
+    if let Some(id) = id {
+        body.extend(ld(2, id));
+    }
+    body.extend(vf(3, len));
+    ld(u64::from(PREAMBLE_EXTENSION), &body)
+}
+
+fn imreceiving(ids: &[&[u8]]) -> Vec<u8> {
+    id_entry(u64::from(PREAMBLE_EXTENSION) + 1, ids)
 }
 
 fn graft(topic: &[u8]) -> Vec<u8> {
@@ -259,22 +273,41 @@ fn control_strategy() -> impl Strategy<Value = Control> {
             peers,
             backoff,
         });
+    let preamble = (topic_strategy(), id_strategy(), any::<u64>())
+        .prop_map(|(topic, id, len)| Preamble { topic, id, len });
     (
-        prop::collection::vec(ihave, 0..4),
-        prop::collection::vec(id_strategy(), 0..6),
-        prop::collection::vec(topic_strategy(), 0..4),
-        prop::collection::vec(prune, 0..3),
-        prop::collection::vec(id_strategy(), 0..6),
-        any::<bool>(),
+        (
+            prop::collection::vec(ihave, 0..4),
+            prop::collection::vec(id_strategy(), 0..6),
+            prop::collection::vec(topic_strategy(), 0..4),
+            prop::collection::vec(prune, 0..3),
+            prop::collection::vec(id_strategy(), 0..6),
+        ),
+        (
+            prop::option::of(any::<bool>()),
+            prop::collection::vec(preamble, 0..3),
+            prop::collection::vec(id_strategy(), 0..4),
+        ),
     )
-        .prop_map(|(ihave, iwant, graft, prune, idontwant, ext)| Control {
-            ihave,
-            iwant,
-            graft,
-            prune,
-            idontwant,
-            extensions: ext.then(Extensions::default),
-        })
+        .prop_map(
+            |((ihave, iwant, graft, prune, idontwant), (ext, preamble, imreceiving))| Control {
+                ihave,
+                iwant,
+                graft,
+                prune,
+                idontwant,
+                // Only the extension we implement is sent; that is what round-trips.
+                extensions: ext.map(|ours| Extensions {
+                    fields: if ours {
+                        vec![PREAMBLE_EXTENSION]
+                    } else {
+                        Vec::new()
+                    },
+                }),
+                preamble,
+                imreceiving,
+            },
+        )
 }
 
 fn subs_strategy() -> impl Strategy<Value = Vec<SubOpt>> {
@@ -552,6 +585,24 @@ fn control_entry_counts_are_limited() {
         5,
         WireError::TooManyIWantIds { got: 5, max: 4 },
     );
+    let body = control(&[
+        preamble(b"t", Some(b"1"), 10),
+        preamble(b"t", Some(b"2"), 10),
+        preamble(b"u", Some(b"3"), 10),
+    ]);
+    at_limit(
+        &body,
+        |w, v| w.max_preambles = v,
+        3,
+        WireError::TooManyPreambles { got: 3, max: 2 },
+    );
+    let body = control(&[imreceiving(&[b"1", b"2"]), imreceiving(&[b"3", b"4", b"5"])]);
+    at_limit(
+        &body,
+        |w, v| w.max_imreceiving_ids = v,
+        5,
+        WireError::TooManyIMReceivingIds { got: 5, max: 4 },
+    );
     let body = control(&[idontwant(&[b"1", b"2"]), idontwant(&[b"3", b"4", b"5"])]);
     at_limit(
         &body,
@@ -815,6 +866,62 @@ fn unknown_fields_and_partial_message_fields_are_ignored() {
             ..Control::default()
         }
     );
+}
+
+#[test]
+fn preamble_and_imreceiving_decode_and_are_checked() {
+    let body = control(&[
+        preamble(b"t", Some(b"abc"), 131_072),
+        imreceiving(&[b"x", b"y"]),
+        ld(6, &vf(u64::from(PREAMBLE_EXTENSION), 1)),
+    ]);
+    let rpc = decode(&body, &WireLimits::default()).unwrap();
+    assert_eq!(
+        rpc.control.preamble,
+        vec![Preamble {
+            topic: "t".into(),
+            id: MessageId::new(b"abc".to_vec()),
+            len: 131_072,
+        }]
+    );
+    assert_eq!(rpc.control.imreceiving, ids(&[b"x", b"y"]));
+    assert_eq!(
+        rpc.control.extensions,
+        Some(Extensions {
+            fields: vec![PREAMBLE_EXTENSION]
+        })
+    );
+    // Rejected: a PREAMBLE without an id, an overlong id, a bad topic, a length that is not
+    // a varint.
+    let no_id = control(&[preamble(b"t", None, 5)]);
+    assert_eq!(
+        decode(&no_id, &WireLimits::default()),
+        Err(WireError::PreambleWithoutId)
+    );
+    let long = vec![0u8; 300];
+    let long_id = control(&[preamble(b"t", Some(&long), 5)]);
+    assert!(matches!(
+        decode(&long_id, &WireLimits::default()),
+        Err(WireError::MessageIdTooLong { .. })
+    ));
+    let bad_topic = control(&[preamble(&[0xff, 0xfe], Some(b"i"), 5)]);
+    assert_eq!(
+        decode(&bad_topic, &WireLimits::default()),
+        Err(WireError::TopicNotUtf8)
+    );
+    let len_as_bytes = control(&[ld(
+        u64::from(PREAMBLE_EXTENSION),
+        &cat(&[ld(2, b"i"), ld(3, b"zz")]),
+    )]);
+    assert!(matches!(
+        decode(&len_as_bytes, &WireLimits::default()),
+        Err(WireError::Malformed(_))
+    ));
+    let imreceiving_as_varint = control(&[vf(u64::from(PREAMBLE_EXTENSION) + 1, 7)]);
+    assert!(matches!(
+        decode(&imreceiving_as_varint, &WireLimits::default()),
+        Err(WireError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -1170,7 +1277,15 @@ fn write_fuzz_seeds() {
             backoff: Some(60),
         }],
         idontwant: ids(&[b"c"]),
-        extensions: Some(Extensions::default()),
+        extensions: Some(Extensions {
+            fields: vec![PREAMBLE_EXTENSION],
+        }),
+        preamble: vec![Preamble {
+            topic: "t".into(),
+            id: MessageId::new(b"12345678901234567890".to_vec()),
+            len: 131_072,
+        }],
+        imreceiving: ids(&[b"d", b"e"]),
     };
     let subs = [SubOpt {
         subscribe: true,

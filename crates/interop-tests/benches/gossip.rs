@@ -774,7 +774,7 @@ impl Net {
         let mut out = Vec::new();
         match self {
             Net::Plexus(v) => {
-                let mut s = [0u64; 6];
+                let mut s = [0u64; 11];
                 for n in v {
                     if let Ok(snap) = n.gossip.snapshot().await {
                         let st = &snap.stats;
@@ -784,6 +784,11 @@ impl Net {
                         s[3] += st.iwant_sent;
                         s[4] += st.queue_drops.iter().sum::<u64>();
                         s[5] += st.frames_sent;
+                        s[6] += st.preambles_sent;
+                        s[7] += st.preambles_received;
+                        s[8] += st.imreceiving_sent;
+                        s[9] += st.preambles_expired;
+                        s[10] += st.imreceiving_received;
                     }
                 }
                 for (k, x) in [
@@ -793,6 +798,11 @@ impl Net {
                     "iwant_ids_sent",
                     "queue_drops",
                     "frames_sent",
+                    "preambles_sent",
+                    "preambles_received",
+                    "imreceiving_ids_sent",
+                    "preambles_expired",
+                    "imreceiving_ids_received",
                 ]
                 .iter()
                 .zip(s)
