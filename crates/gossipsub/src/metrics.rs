@@ -99,7 +99,7 @@ impl GossipMetrics {
         );
         r.register(
             "control",
-            "Control activity (ihave_sent, iwant_sent, iwant_served, broken_promises, graft_in_backoff, graft_not_accepted, graylisted_rpcs)",
+            "Control activity (ihave_sent, iwant_sent, iwant_served, broken_promises, graft_in_backoff, graft_not_accepted, graylisted_rpcs, preamble_sent, preamble_received, preamble_expired, imreceiving_sent, imreceiving_received)",
             inner.control.clone(),
         );
         r.register(
@@ -178,6 +178,19 @@ impl GossipMetrics {
                 p.graft_not_accepted,
             ),
             ("graylisted_rpcs", s.graylisted_rpcs, p.graylisted_rpcs),
+            ("preamble_sent", s.preambles_sent, p.preambles_sent),
+            (
+                "preamble_received",
+                s.preambles_received,
+                p.preambles_received,
+            ),
+            ("preamble_expired", s.preambles_expired, p.preambles_expired),
+            ("imreceiving_sent", s.imreceiving_sent, p.imreceiving_sent),
+            (
+                "imreceiving_received",
+                s.imreceiving_received,
+                p.imreceiving_received,
+            ),
         ] {
             m.control
                 .get_or_create(&Kind { kind })
