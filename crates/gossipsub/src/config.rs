@@ -184,9 +184,12 @@ pub struct Config {
     /// v1.3 peers that advertise it only): a message at least this large (encoded) sent to
     /// such a peer is preceded by a PREAMBLE (topic, id, length) as its copy starts; on a
     /// PREAMBLE from a mesh peer for a message we do not have, we tell our other mesh peers
-    /// IMRECEIVING, which they treat as an IDONTWANT sent before the message arrived. Default
-    /// 16 KiB; `usize::MAX` neither advertises nor sends the extension (PREAMBLEs and
-    /// IMRECEIVINGs received are then ignored).
+    /// IMRECEIVING, which they treat as an IDONTWANT sent before the message arrived.
+    /// `usize::MAX` (the default) neither advertises nor sends the extension, and ignores
+    /// PREAMBLEs and IMRECEIVINGs received. Off by default: a mesh peer that announces a
+    /// message and then stalls makes our other mesh peers hold their copies back until the
+    /// deadline below, and the draft's answer (a behaviour penalty) takes several messages
+    /// to bite. 16 KiB is a sensible value where every peer is trusted or links are slow.
     pub preamble_threshold: usize,
     /// Unfinished PREAMBLE announcements kept per peer; more are ignored. Default 8.
     pub max_preambles_per_peer: usize,
@@ -275,7 +278,7 @@ impl Default for Config {
             mesh_first_publish_threshold: 16 * 1024,
             max_idontwant_per_heartbeat: 5000,
             idontwant_ttl_heartbeats: 3,
-            preamble_threshold: 16 * 1024,
+            preamble_threshold: usize::MAX,
             max_preambles_per_peer: 8,
             preamble_grace: Duration::from_secs(1),
             preamble_min_rate: 1 << 20,

@@ -1445,6 +1445,7 @@ use plexus_gossipsub::{Extensions, PREAMBLE_EXTENSION, Preamble};
 fn preamble_net(n: u8, readers: &[u8]) -> (H, Vec<PeerId>) {
     let mut h = H::new(Config {
         validate_messages: false,
+        preamble_threshold: 16 * 1024,
         ..cfg()
     });
     let peers = h.with_peers(n, Version::V1_3);
@@ -1496,6 +1497,7 @@ fn imreceivings_in(rpcs: &[Rpc]) -> Vec<MessageId> {
 
 #[test]
 fn we_advertise_the_preamble_extension_only_when_it_is_on() {
+    assert_eq!(Config::default().preamble_threshold, usize::MAX, "off by default");
     for (threshold, advertised) in [(16 * 1024, true), (usize::MAX, false)] {
         let mut h = H::new(Config {
             preamble_threshold: threshold,
@@ -1640,6 +1642,7 @@ fn imreceiving_holds_back_our_copy_like_idontwant() {
 fn an_announced_message_that_never_comes_is_asked_for_and_the_announcer_penalised() {
     let mut h = H::new(Config {
         validate_messages: false,
+        preamble_threshold: 16 * 1024,
         ..scored_cfg()
     });
     let peers = h.with_peers(4, Version::V1_3);

@@ -37,6 +37,7 @@ fn fast() -> Config {
         mesh_outbound_min: 0,
         mesh_outbound_min_score_kept: 1,
         gossip_lazy: 2,
+        preamble_threshold: 16 * 1024,
         ..Config::default()
     }
 }
@@ -110,7 +111,7 @@ async fn three_hosts_form_a_mesh_and_relay_after_validation() {
     assert_eq!(stats.delivered, 2);
 
     // A large message: each copy over the wire (a → b, b → c) is preceded by a PREAMBLE
-    // (plexus peers advertise the extension on v1.3), which the receiver acts on.
+    // (the nodes turn the extension on and advertise it on v1.3), which the receiver acts on.
     let big = vec![0x42u8; 64 * 1024];
     ga.publish(T, big.clone()).await.unwrap().unwrap();
     assert_eq!(next_message(&gb, &mut eb, Acceptance::Accept).await, big);

@@ -100,6 +100,13 @@ fn no_preamble(_: usize) -> Config {
     }
 }
 
+fn preamble(_: usize) -> Config {
+    Config {
+        preamble_threshold: 16 * 1024,
+        ..Config::default()
+    }
+}
+
 /// Duplicates received per node per large message, and the p99 of publish-to-delivery.
 fn duplicates_per_large_message_with(
     version: Version,
@@ -168,7 +175,7 @@ fn preambles_cut_duplicates_below_one_when_copies_outlast_the_latency() {
         latency: Duration::from_millis(1),
         bytes_per_sec: 50_000_000,
     };
-    let (with, p99_with) = duplicates_per_large_message_with(Version::V1_3, base, fast);
+    let (with, p99_with) = duplicates_per_large_message_with(Version::V1_3, preamble, fast);
     let (without, p99_without) =
         duplicates_per_large_message_with(Version::V1_3, no_preamble, fast);
     eprintln!(
