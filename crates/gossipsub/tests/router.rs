@@ -1497,7 +1497,11 @@ fn imreceivings_in(rpcs: &[Rpc]) -> Vec<MessageId> {
 
 #[test]
 fn we_advertise_the_preamble_extension_only_when_it_is_on() {
-    assert_eq!(Config::default().preamble_threshold, usize::MAX, "off by default");
+    assert_eq!(
+        Config::default().preamble_threshold,
+        usize::MAX,
+        "off by default"
+    );
     for (threshold, advertised) in [(16 * 1024, true), (usize::MAX, false)] {
         let mut h = H::new(Config {
             preamble_threshold: threshold,
