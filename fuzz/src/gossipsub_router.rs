@@ -244,6 +244,13 @@ pub fn run(data: &[u8]) {
         }
         let p = |i: u8| peers[i as usize % PEERS];
         let rpc_from = |r: &mut Router, i: u8, rpc: Rpc, now: Instant| r.handle_rpc(p(i), rpc, now);
+        let control_from = |r: &mut Router, i: u8, control: Control, now: Instant| {
+            let rpc = Rpc {
+                control,
+                ..Rpc::default()
+            };
+            r.handle_rpc(p(i), rpc, now)
+        };
         match op {
             Op::Extensions { peer, preamble } => {
                 let c = Control {
@@ -256,15 +263,7 @@ pub fn run(data: &[u8]) {
                     }),
                     ..Control::default()
                 };
-                rpc_from(
-                    &mut r,
-                    peer,
-                    Rpc {
-                        control: c,
-                        ..Rpc::default()
-                    },
-                    now,
-                );
+                control_from(&mut r, peer, c, now);
             }
             Op::Preamble {
                 peer,
@@ -284,15 +283,7 @@ pub fn run(data: &[u8]) {
                         .collect(),
                     ..Control::default()
                 };
-                rpc_from(
-                    &mut r,
-                    peer,
-                    Rpc {
-                        control: c,
-                        ..Rpc::default()
-                    },
-                    now,
-                );
+                control_from(&mut r, peer, c, now);
             }
             Op::IMReceiving {
                 peer,
@@ -303,15 +294,7 @@ pub fn run(data: &[u8]) {
                     imreceiving: ids(&b, &known, k),
                     ..Control::default()
                 };
-                rpc_from(
-                    &mut r,
-                    peer,
-                    Rpc {
-                        control: c,
-                        ..Rpc::default()
-                    },
-                    now,
-                );
+                control_from(&mut r, peer, c, now);
             }
             Op::Connect {
                 peer,
@@ -374,15 +357,7 @@ pub fn run(data: &[u8]) {
                     graft: vec![topic(t)],
                     ..Control::default()
                 };
-                rpc_from(
-                    &mut r,
-                    peer,
-                    Rpc {
-                        control: c,
-                        ..Rpc::default()
-                    },
-                    now,
-                );
+                control_from(&mut r, peer, c, now);
             }
             Op::Prune {
                 peer,
@@ -403,15 +378,7 @@ pub fn run(data: &[u8]) {
                     }],
                     ..Control::default()
                 };
-                rpc_from(
-                    &mut r,
-                    peer,
-                    Rpc {
-                        control: c,
-                        ..Rpc::default()
-                    },
-                    now,
-                );
+                control_from(&mut r, peer, c, now);
             }
             Op::IHave {
                 peer,
@@ -425,15 +392,7 @@ pub fn run(data: &[u8]) {
                     }],
                     ..Control::default()
                 };
-                rpc_from(
-                    &mut r,
-                    peer,
-                    Rpc {
-                        control: c,
-                        ..Rpc::default()
-                    },
-                    now,
-                );
+                control_from(&mut r, peer, c, now);
             }
             Op::IWant {
                 peer,
@@ -444,15 +403,7 @@ pub fn run(data: &[u8]) {
                     iwant: ids(&b, &known, k),
                     ..Control::default()
                 };
-                rpc_from(
-                    &mut r,
-                    peer,
-                    Rpc {
-                        control: c,
-                        ..Rpc::default()
-                    },
-                    now,
-                );
+                control_from(&mut r, peer, c, now);
             }
             Op::IDontWant {
                 peer,
@@ -463,15 +414,7 @@ pub fn run(data: &[u8]) {
                     idontwant: ids(&b, &known, k),
                     ..Control::default()
                 };
-                rpc_from(
-                    &mut r,
-                    peer,
-                    Rpc {
-                        control: c,
-                        ..Rpc::default()
-                    },
-                    now,
-                );
+                control_from(&mut r, peer, c, now);
             }
             Op::Advance { millis } => {
                 now += Duration::from_millis(u64::from(millis) * 10);

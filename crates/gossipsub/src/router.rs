@@ -1361,20 +1361,7 @@ impl Router {
     }
 
     fn handle_idontwant(&mut self, from: PeerId, ids: Vec<MessageId>) {
-        let max = self.cfg.max_idontwant_per_heartbeat;
-        let tick = self.ticks;
-        let Some(p) = self.peers.get_mut(&from) else {
-            return;
-        };
-        for id in ids {
-            if p.idontwant_this_hb >= max {
-                break;
-            }
-            p.idontwant_this_hb += 1;
-            self.stats.idontwant_received += 1;
-            self.stats.idontwant_cancelled += p.queue.cancel(&id) as u64;
-            p.dont_send.insert(id, tick);
-        }
+        self.hold_back(from, ids, false);
     }
 
     /// Whether the experimental PREAMBLE / IMRECEIVING extension is on.
@@ -1383,14 +1370,20 @@ impl Router {
     }
 
     /// IMRECEIVING: the peer is receiving these messages from someone else right now. Honoured
-    /// as IDONTWANT (same per-heartbeat cap, same expiry).
+    /// as IDONTWANT (same per-heartbeat cap, same expiry), from peers that read the extension.
     fn handle_imreceiving(&mut self, from: PeerId, ids: Vec<MessageId>) {
+        self.hold_back(from, ids, true);
+    }
+
+    /// IDONTWANT or IMRECEIVING from `from`: cancel its queued copies of `ids` and send it none
+    /// later (per-heartbeat cap, expiry after `idontwant_ttl_heartbeats`).
+    fn hold_back(&mut self, from: PeerId, ids: Vec<MessageId>, imreceiving: bool) {
         let max = self.cfg.max_idontwant_per_heartbeat;
         let tick = self.ticks;
         let Some(p) = self.peers.get_mut(&from) else {
             return;
         };
-        if !p.preamble_ext {
+        if imreceiving && !p.preamble_ext {
             return;
         }
         for id in ids {
@@ -1398,7 +1391,11 @@ impl Router {
                 break;
             }
             p.idontwant_this_hb += 1;
-            self.stats.imreceiving_received += 1;
+            if imreceiving {
+                self.stats.imreceiving_received += 1;
+            } else {
+                self.stats.idontwant_received += 1;
+            }
             self.stats.idontwant_cancelled += p.queue.cancel(&id) as u64;
             p.dont_send.insert(id, tick);
         }

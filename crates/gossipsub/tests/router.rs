@@ -1441,6 +1441,19 @@ fn router_is_deterministic_for_a_seed() {
 
 use plexus_gossipsub::{Extensions, PREAMBLE_EXTENSION, Preamble};
 
+/// `p` advertises the PREAMBLE extension.
+fn advertise_preambles(h: &mut H, p: PeerId) {
+    h.rpc(
+        p,
+        control(Control {
+            extensions: Some(Extensions {
+                fields: vec![PREAMBLE_EXTENSION],
+            }),
+            ..Control::default()
+        }),
+    );
+}
+
 /// Peers 1..=n on v1.3 in our mesh; those in `readers` advertise the PREAMBLE extension.
 fn preamble_net(n: u8, readers: &[u8]) -> (H, Vec<PeerId>) {
     let mut h = H::new(Config {
@@ -1450,15 +1463,7 @@ fn preamble_net(n: u8, readers: &[u8]) -> (H, Vec<PeerId>) {
     });
     let peers = h.with_peers(n, Version::V1_3);
     for i in readers {
-        h.rpc(
-            peer(*i),
-            control(Control {
-                extensions: Some(Extensions {
-                    fields: vec![PREAMBLE_EXTENSION],
-                }),
-                ..Control::default()
-            }),
-        );
+        advertise_preambles(&mut h, peer(*i));
     }
     h.advance(Duration::from_secs(1));
     h.drain_all();
@@ -1580,15 +1585,7 @@ fn a_preamble_from_a_mesh_peer_tells_the_other_readers_imreceiving_once() {
     let (mut h2, _) = preamble_net(2, &[1, 2]);
     let stranger = peer(9);
     h2.connect(stranger, Direction::Inbound, Version::V1_3);
-    h2.rpc(
-        stranger,
-        control(Control {
-            extensions: Some(Extensions {
-                fields: vec![PREAMBLE_EXTENSION],
-            }),
-            ..Control::default()
-        }),
-    );
+    advertise_preambles(&mut h2, stranger);
     h2.rpc(stranger, preamble_of(&big, &h2, 50_100));
     assert_eq!(h.r.stats().preambles_received, 1);
     assert_eq!(h2.r.stats().preambles_received, 0);
@@ -1651,15 +1648,7 @@ fn an_announced_message_that_never_comes_is_asked_for_and_the_announcer_penalise
     });
     let peers = h.with_peers(4, Version::V1_3);
     for p in &peers {
-        h.rpc(
-            *p,
-            control(Control {
-                extensions: Some(Extensions {
-                    fields: vec![PREAMBLE_EXTENSION],
-                }),
-                ..Control::default()
-            }),
-        );
+        advertise_preambles(&mut h, *p);
     }
     h.advance(Duration::from_secs(1));
     h.drain_all();
