@@ -7,17 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plexus_core::PeerId;
-use plexus_eth::ssz::Encode;
 use plexus_eth::ssz_types::BitVector;
 use plexus_eth::{
     Fork, ForkDigest, ForkSchedule, GoodbyeReason, GossipKind, GossipTopic, MetaDataV3, Network,
-    StatusV1, StatusV2,
+    StatusV2,
 };
 use plexus_gossipsub::{Event, GossipEvent, Gossipsub, GossipsubService, ServiceConfig};
 use plexus_host::Host;
 use plexus_reqresp::{
     Protocol, ReqResp, ReqRespConfig, ReqRespEvent, ReqRespHandle, Request, RespondError,
-    Responder, ResponseSink,
+    Responder, ResponseSink, status_answer,
 };
 use serde_json::Value;
 use tokio::runtime::Runtime;
@@ -80,18 +79,11 @@ impl Responder for StatusOf {
             head_slot: HEAD_SLOT,
             earliest_available_slot: 0,
         };
-        let ssz = match request {
-            Request::StatusV1(_) => StatusV1 {
-                fork_digest: v2.fork_digest,
-                finalized_root: v2.finalized_root,
-                finalized_epoch: v2.finalized_epoch,
-                head_root: v2.head_root,
-                head_slot: v2.head_slot,
-            }
-            .as_ssz_bytes(),
-            _ => v2.as_ssz_bytes(),
-        };
+        let ssz = status_answer(&request, v2);
         Box::pin(async move {
+            let Some(ssz) = ssz else {
+                return Err(RespondError::ServerError("not served".into()));
+            };
             sink.send(&ssz, 0)
                 .await
                 .map_err(|e| RespondError::ServerError(e.to_string()))
