@@ -560,6 +560,10 @@ impl Router {
     /// PREAMBLE extension ([`Config::preamble_threshold`]). Write both at once: the PREAMBLE
     /// promises that the message follows without delay.
     pub fn take_preamble(&mut self, peer: &PeerId) -> Option<Bytes> {
+        // Called after every pop: with the extension off (the default), no peer lookup.
+        if !self.preambles_on() {
+            return None;
+        }
         self.peers.get_mut(peer)?.preamble_out.take()
     }
 
