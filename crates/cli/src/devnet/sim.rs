@@ -775,6 +775,12 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
         }
     }
     let events_on = n >= 8;
+    // Peers a node can have: the process's other nodes and the other processes' nodes.
+    let outside_peers = bootstrap
+        .iter()
+        .filter_map(|a| a.peer_id())
+        .collect::<HashSet<_>>()
+        .len();
     let plan = Plan {
         ip: args.ip,
         slots: args.slots.max(4),
@@ -786,7 +792,11 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
         late_at: args.slots.max(4) / 2,
         leave_at: args.slots.max(4) / 3,
         back_at: args.slots.max(4) / 3 + 2,
-        target: (n - 1).min(args.target_peers.max(2)),
+        // Not above what exists: a target the nodes cannot reach keeps every peer manager
+        // dialing. With other processes it counts their nodes too, or each node would
+        // fill its slots by lot among twice as many candidates and could end up with no
+        // peer of its own process on a topic (docs/devnet.md, several processes).
+        target: (n - 1 + outside_peers).min(args.target_peers.max(2)),
     };
     let role_of = |i: usize| {
         if Some(i) == plan.late {
@@ -932,6 +942,8 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
     loop {
         let mut ready = 0usize;
         let mut honest = 0usize;
+        // Honest nodes with an empty mesh on a topic another honest node follows.
+        let mut lonely: Vec<String> = Vec::new();
         // Every mesh edge between honest nodes, as (holder, topic, member).
         let mut edges: HashSet<(PeerId, String, PeerId)> = HashSet::new();
         let mut honest_ids: HashSet<PeerId> = HashSet::new();
@@ -945,10 +957,18 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
                         edges.insert((node.id(), t.as_str().to_owned(), *m));
                     }
                 }
-                if s.mesh.iter().all(|(t, p)| {
-                    followers.get(t.as_str()).copied().unwrap_or(0) < 2 || !p.is_empty()
-                }) {
+                let empty: Vec<&str> = s
+                    .mesh
+                    .iter()
+                    .filter(|(t, p)| {
+                        followers.get(t.as_str()).copied().unwrap_or(0) >= 2 && p.is_empty()
+                    })
+                    .map(|(t, _)| t.as_str())
+                    .collect();
+                if empty.is_empty() {
                     ready += 1;
+                } else {
+                    lonely.push(format!("node-{}: {}", node.idx, empty.join(" ")));
                 }
             }
         }
@@ -966,7 +986,13 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
         if stable >= 3 || warm.elapsed() > Duration::from_secs(20) {
             say(
                 "warm",
-                json!({"ready": ready, "honest": honest, "seconds": warm.elapsed().as_secs_f64()}),
+                json!({
+                    "ready": ready,
+                    "honest": honest,
+                    "mutual": mutual,
+                    "empty_meshes": lonely,
+                    "seconds": warm.elapsed().as_secs_f64(),
+                }),
                 format!(
                     "devnet: meshes formed at {ready}/{honest} honest nodes in {:.1} s",
                     warm.elapsed().as_secs_f64()
