@@ -884,6 +884,15 @@ impl Core {
         self.streams.get(&id).map_or(0, |s| s.recv_buf.len())
     }
 
+    /// Bytes written to `id` that [`Core::poll_transmit`] has not taken yet (0 once the
+    /// stream is reset or closed for writing, whose buffered data never goes out).
+    pub fn unsent(&self, id: StreamId) -> usize {
+        self.streams
+            .get(&id)
+            .filter(|s| s.reset.is_none() && !s.fin_sent)
+            .map_or(0, |s| s.send_buf.len())
+    }
+
     /// Read buffered data of `id` into `buf`. `Ok(0)` with a non-empty `buf`
     /// is end-of-file (the remote closed and everything was read). After a
     /// reset, buffered data is still returned first (unless we reset it

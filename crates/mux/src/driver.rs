@@ -67,6 +67,10 @@ pub fn spawn<C: MuxCore, T: Io>(core: C, io: T, cfg: DriverConfig) -> Connection
         driver_done: false,
         read_paused: false,
         holds_io_buffers: false,
+        flushing: HashMap::new(),
+        gathered: 0,
+        written: 0,
+        flush_low_water: cfg.flush_low_water,
     }));
     let driver = Driver {
         shared: shared.clone(),
@@ -87,6 +91,7 @@ pub fn spawn<C: MuxCore, T: Io>(core: C, io: T, cfg: DriverConfig) -> Connection
         timer_at: None,
         wake_buf: Vec::new(),
         reported_buffers: false,
+        written: 0,
     };
     tokio::spawn(driver);
     Connection { shared }
@@ -96,6 +101,15 @@ pub fn spawn<C: MuxCore, T: Io>(core: C, io: T, cfg: DriverConfig) -> Connection
 struct StreamWakers {
     read: Option<Waker>,
     write: Option<Waker>,
+}
+
+/// A stream's `poll_flush` in progress.
+struct Flush {
+    /// Once the stream has at most `flush_low_water` bytes left in the core: the value
+    /// of `Shared::written` that completes the flush. Fixed when set, so bytes written
+    /// after the flush began never hold it back.
+    target: Option<u64>,
+    waker: Option<Waker>,
 }
 
 struct Shared<C: MuxCore> {
@@ -112,6 +126,15 @@ struct Shared<C: MuxCore> {
     /// Whether the driver held a read or write buffer when it last went
     /// idle (see [`Connection::holds_io_buffers`]).
     holds_io_buffers: bool,
+    /// Streams waiting in `poll_flush`.
+    flushing: HashMap<C::StreamId, Flush>,
+    /// Bytes ever taken from the core into the write buffer.
+    gathered: u64,
+    /// Bytes ever written from the write buffer to the transport (as of the driver's
+    /// last gather).
+    written: u64,
+    /// [`DriverConfig::flush_low_water`].
+    flush_low_water: usize,
 }
 
 impl<C: MuxCore> Shared<C> {
@@ -131,6 +154,43 @@ impl<C: MuxCore> Shared<C> {
         for w in self.wakers.values_mut() {
             out.extend(w.read.take());
             out.extend(w.write.take());
+        }
+        for f in self.flushing.values_mut() {
+            out.extend(f.waker.take());
+        }
+    }
+
+    /// Where a flush of `id` would be complete, if the stream has at most
+    /// `flush_low_water` bytes left in the core: once at most that many of the bytes up
+    /// to its last are unwritten.
+    fn flush_target(&self, id: C::StreamId) -> Option<u64> {
+        let unsent = self.core.unsent(id);
+        (unsent <= self.flush_low_water)
+            .then(|| (self.gathered + unsent as u64).saturating_sub(self.flush_low_water as u64))
+    }
+
+    /// Wake the flushes that are complete.
+    fn wake_flushed(&mut self, out: &mut Vec<Waker>) {
+        if self.flushing.is_empty() {
+            return;
+        }
+        let ids: Vec<C::StreamId> = self
+            .flushing
+            .iter()
+            .filter(|(_, f)| f.target.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let t = self.flush_target(id);
+            if let Some(f) = self.flushing.get_mut(&id) {
+                f.target = t;
+            }
+        }
+        let written = self.written;
+        for f in self.flushing.values_mut() {
+            if f.target.is_some_and(|t| written >= t) {
+                out.extend(f.waker.take());
+            }
         }
     }
 
@@ -152,6 +212,9 @@ impl<C: MuxCore> Shared<C> {
                     if let Some(w) = self.wakers.get_mut(&id) {
                         out.extend(w.read.take());
                         out.extend(w.write.take());
+                    }
+                    if let Some(f) = self.flushing.get_mut(&id) {
+                        out.extend(f.waker.take());
                     }
                 }
                 MuxEvent::OpenReady => out.append(&mut self.open_wakers),
@@ -222,6 +285,8 @@ struct Driver<C: MuxCore, T> {
     wake_buf: Vec<Waker>,
     /// The last value stored in `Shared::holds_io_buffers`.
     reported_buffers: bool,
+    /// Bytes ever written to the transport (published as `Shared::written`).
+    written: u64,
 }
 
 impl<C: MuxCore, T: Io> Driver<C, T> {
@@ -296,8 +361,12 @@ impl<C: MuxCore, T: Io> Driver<C, T> {
                 // One allocation for the batch (not touched beyond what is written).
                 self.write_buf.reserve(self.write_cap);
             }
+            let before = self.write_buf.len();
             sh.core.poll_transmit(now, &mut self.write_buf, budget);
+            sh.gathered += (self.write_buf.len() - before) as u64;
         }
+        sh.written = self.written;
+        sh.wake_flushed(&mut self.wake_buf);
         sh.drain_events(&mut self.wake_buf);
         let out = (sh.core.is_closed(), sh.core.poll_timeout());
         drop(g);
@@ -316,6 +385,7 @@ impl<C: MuxCore, T: Io> Driver<C, T> {
                 }
                 Poll::Ready(Ok(n)) => {
                     self.write_buf.advance(n);
+                    self.written += n as u64;
                     self.need_flush = true;
                     progress = true;
                 }
@@ -611,9 +681,12 @@ impl<C: MuxCore> MuxedConn for Connection<C> {
 
 /// A multiplexed stream: tokio `AsyncRead` + `AsyncWrite`; `poll_shutdown`
 /// half-closes it; [`MuxedStream::reset`] resets it. Errors are the core's
-/// stream errors as `io::Error` (a reset is `ConnectionReset`). `poll_flush`
-/// returns at once: written data belongs to the driver, which sends it
-/// without further prompting.
+/// stream errors as `io::Error` (a reset is `ConnectionReset`). Written data
+/// belongs to the driver, which sends it without further prompting;
+/// `poll_flush` waits until at most [`DriverConfig::flush_low_water`] of it is
+/// left unwritten.
+///
+/// [`DriverConfig::flush_low_water`]: crate::DriverConfig::flush_low_water
 pub struct Stream<C: MuxCore> {
     shared: Arc<Mutex<Shared<C>>>,
     id: C::StreamId,
@@ -722,8 +795,36 @@ impl<C: MuxCore> AsyncWrite for Stream<C> {
         r
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    /// Ready once at most [`DriverConfig::flush_low_water`] of the bytes written before
+    /// it are still in the muxer (in the core or the driver's write buffer), not yet
+    /// written to the transport; an error if the connection ends first.
+    ///
+    /// [`DriverConfig::flush_low_water`]: crate::DriverConfig::flush_low_water
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut g = lock(&self.shared);
+        let sh = &mut *g;
+        let target = match sh.flushing.get(&self.id).and_then(|f| f.target) {
+            Some(t) => Some(t),
+            None => sh.flush_target(self.id),
+        };
+        if target.is_some_and(|t| sh.written >= t) {
+            sh.flushing.remove(&self.id);
+            return Poll::Ready(Ok(()));
+        }
+        if sh.driver_done {
+            sh.flushing.remove(&self.id);
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let f = sh.flushing.entry(self.id).or_insert(Flush {
+            target: None,
+            waker: None,
+        });
+        f.target = target;
+        set_waker(&mut f.waker, cx.waker());
+        let w = sh.driver.take();
+        drop(g);
+        w.into_iter().for_each(Waker::wake);
+        Poll::Pending
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -747,6 +848,7 @@ impl<C: MuxCore> Drop for Stream<C> {
         let mut g = lock(&self.shared);
         g.core.detach(self.id);
         g.wakers.remove(&self.id);
+        g.flushing.remove(&self.id);
         let w = g.driver_if_needed();
         drop(g);
         w.into_iter().for_each(Waker::wake);

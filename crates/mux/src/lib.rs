@@ -107,6 +107,13 @@ pub trait MuxCore: Send + 'static {
     fn readable(&self, id: Self::StreamId) -> usize;
     /// Queue bytes on `id`; returns how many were taken.
     fn write(&mut self, id: Self::StreamId, data: &[u8]) -> Result<usize, Self::StreamError>;
+    /// Bytes written to `id` that [`MuxCore::poll_transmit`] has not taken yet (0 for an
+    /// unknown or reset stream). A stream handle's `poll_flush` waits on it. The default
+    /// (always 0) makes a flush wait only for the driver's write batch.
+    fn unsent(&self, id: Self::StreamId) -> usize {
+        let _ = id;
+        0
+    }
     /// Half-close `id` after its queued data.
     fn finish(&mut self, id: Self::StreamId) -> Result<(), Self::StreamError>;
     /// Reset `id`.
@@ -193,6 +200,9 @@ macro_rules! forward_to_inherent {
         fn readable(&self, id: Self::StreamId) -> usize {
             Self::readable(self, id)
         }
+        fn unsent(&self, id: Self::StreamId) -> usize {
+            Self::unsent(self, id)
+        }
         fn write(
             &mut self,
             id: Self::StreamId,
@@ -237,4 +247,10 @@ pub struct DriverConfig {
     pub read_chunk_size: usize,
     /// How long a closing connection may take to flush and shut down.
     pub close_timeout: Duration,
+    /// A stream handle's `poll_flush` returns once at most this many bytes written before
+    /// it are still in the muxer (not yet written to the transport). A small write then
+    /// flushes at once on a quiet connection; a large one waits until it is (nearly) on
+    /// the wire, so a writer that hands out one large message at a time really has one in
+    /// flight.
+    pub flush_low_water: usize,
 }

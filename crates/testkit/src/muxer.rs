@@ -133,6 +133,7 @@ cases!(
     close_with_streams_open,
     drop_after_shutdown_delivers,
     close_delivers_then_the_remote_sees_the_end,
+    flush_waits_until_the_transport_took_the_data,
 );
 
 /// One `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per
@@ -168,6 +169,7 @@ macro_rules! muxer_conformance_tests {
             close_with_streams_open,
             drop_after_shutdown_delivers,
             close_delivers_then_the_remote_sees_the_end,
+            flush_waits_until_the_transport_took_the_data,
         );
     };
     (@cases ($factory:expr) $($case:ident),+ $(,)?) => {
@@ -919,6 +921,69 @@ pub async fn one_large_message(muxer: Arc<dyn MuxerUpgrade>) {
         );
         drop((sa, sb));
         finish(&*a, &*b).await;
+    })
+    .await;
+}
+
+/// Bytes written before the flush in [`flush_waits_until_the_transport_took_the_data`].
+pub const FLUSH_MSG_LEN: usize = 200 * 1024;
+/// The transport's buffer in [`flush_waits_until_the_transport_took_the_data`].
+pub const FLUSH_PIPE: usize = 16 * 1024;
+/// The most a flush may leave unwritten (the drivers' default `flush_low_water`).
+pub const FLUSH_LOW_WATER: usize = 16 * 1024;
+
+/// A stream's `flush` returns once the data written before it is (nearly) on the wire:
+/// over a transport nobody reads (a pipe of [`FLUSH_PIPE`] bytes), a small write flushes
+/// at once, but [`FLUSH_MSG_LEN`] bytes do not, however long we wait; once the far end
+/// reads, the flush returns, by when at most [`FLUSH_LOW_WATER`] bytes were left
+/// unwritten.
+pub async fn flush_waits_until_the_transport_took_the_data(muxer: Arc<dyn MuxerUpgrade>) {
+    case("flush_waits_until_the_transport_took_the_data", async move {
+        let (x, mut far) = tokio::io::duplex(FLUSH_PIPE);
+        let a = muxer.start(Box::new(x), Role::Initiator);
+        let mut s = open(&*a, "initiator").await;
+        write_all(&mut s, b"small", "initiator").await;
+        within(PROMPT, "a small flush", s.flush())
+            .await
+            .expect("a small flush");
+        let data = pattern(11, FLUSH_MSG_LEN);
+        // Taken at once (within the stream's send buffer and window): no flush yet.
+        within(PROMPT, "the large write", s.write_all(&data))
+            .await
+            .expect("the large write");
+        {
+            let flush = s.flush();
+            tokio::pin!(flush);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(300), flush.as_mut())
+                    .await
+                    .is_err(),
+                "flush returned while the transport had taken at most {FLUSH_PIPE} of {FLUSH_MSG_LEN} bytes"
+            );
+            let drained = Arc::new(AtomicUsize::new(0));
+            let counter = drained.clone();
+            let reader = tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                while let Ok(n) = far.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    counter.fetch_add(n, Ordering::Relaxed);
+                }
+            });
+            within(PROMPT, "the flush once the far end reads", flush)
+                .await
+                .expect("the flush");
+            // The pipe holds at most FLUSH_PIPE of what the driver wrote.
+            let read = drained.load(Ordering::Relaxed);
+            assert!(
+                read + FLUSH_PIPE + FLUSH_LOW_WATER >= FLUSH_MSG_LEN,
+                "flush returned with {} of {FLUSH_MSG_LEN} bytes unwritten",
+                FLUSH_MSG_LEN - read - FLUSH_PIPE
+            );
+            reader.abort();
+        }
+        drop(s);
     })
     .await;
 }

@@ -63,6 +63,10 @@ pub struct Config {
     /// Default 64 KiB (one Noise frame). The read buffer never holds more than
     /// this plus one partial frame header.
     pub read_chunk_size: usize,
+    /// Driver only: a stream's `flush` returns once at most this many of the bytes
+    /// written before it are still in the muxer, not yet written to the transport (see
+    /// `plexus_mux::DriverConfig::flush_low_water`). Default 16 KiB.
+    pub flush_low_water: usize,
 }
 
 impl Default for Config {
@@ -79,6 +83,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             write_buffer_size: 256 * 1024,
             read_chunk_size: 64 * 1024,
+            flush_low_water: 16 * 1024,
         }
     }
 }

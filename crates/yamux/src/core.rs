@@ -1092,6 +1092,15 @@ impl Core {
         self.streams.get(&id.0).map_or(0, |s| s.recv_buf.len())
     }
 
+    /// Bytes written to `id` that [`Core::poll_transmit`] has not taken yet (0 once the
+    /// stream is reset or finished, whose buffered data never goes out).
+    pub fn unsent(&self, id: StreamId) -> usize {
+        self.streams
+            .get(&id.0)
+            .filter(|s| !s.reset && !s.fin_sent)
+            .map_or(0, |s| s.send_buf.len())
+    }
+
     /// Read buffered data of `id` into `buf`. `Ok(0)` with a non-empty `buf`
     /// is end-of-file (the remote finished and everything was read). Reading
     /// returns window credit; a WindowUpdate is queued once about half the

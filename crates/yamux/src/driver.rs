@@ -61,6 +61,7 @@ impl YamuxConfig {
             write_buffer_size: self.config.write_buffer_size,
             read_chunk_size: self.config.read_chunk_size,
             close_timeout: self.config.close_timeout,
+            flush_low_water: self.config.flush_low_water,
         };
         plexus_mux::spawn(core, io, cfg)
     }
