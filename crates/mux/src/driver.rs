@@ -164,31 +164,16 @@ impl<C: MuxCore> Shared<C> {
     /// `flush_low_water` bytes left in the core: once at most that many of the bytes up
     /// to its last are unwritten.
     fn flush_target(&self, id: C::StreamId) -> Option<u64> {
-        let unsent = self.core.unsent(id);
-        (unsent <= self.flush_low_water)
-            .then(|| (self.gathered + unsent as u64).saturating_sub(self.flush_low_water as u64))
+        flush_target(self.core.unsent(id), self.gathered, self.flush_low_water)
     }
 
     /// Wake the flushes that are complete.
     fn wake_flushed(&mut self, out: &mut Vec<Waker>) {
-        if self.flushing.is_empty() {
-            return;
-        }
-        let ids: Vec<C::StreamId> = self
-            .flushing
-            .iter()
-            .filter(|(_, f)| f.target.is_none())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            let t = self.flush_target(id);
-            if let Some(f) = self.flushing.get_mut(&id) {
-                f.target = t;
+        for (id, f) in &mut self.flushing {
+            if f.target.is_none() {
+                f.target = flush_target(self.core.unsent(*id), self.gathered, self.flush_low_water);
             }
-        }
-        let written = self.written;
-        for f in self.flushing.values_mut() {
-            if f.target.is_some_and(|t| written >= t) {
+            if f.target.is_some_and(|t| self.written >= t) {
                 out.extend(f.waker.take());
             }
         }
@@ -243,6 +228,14 @@ impl<C: MuxCore> Shared<C> {
         self.drain_events(out);
         ok
     }
+}
+
+/// A flush's target for a stream with `unsent` bytes still in the core, `gathered` bytes
+/// having left the core so far: none while more than `low_water` are in the core, else the
+/// written count by which at most `low_water` of the bytes up to the stream's last are
+/// unwritten.
+fn flush_target(unsent: usize, gathered: u64, low_water: usize) -> Option<u64> {
+    (unsent <= low_water).then(|| (gathered + unsent as u64).saturating_sub(low_water as u64))
 }
 
 fn lock<C: MuxCore>(shared: &Mutex<Shared<C>>) -> MutexGuard<'_, Shared<C>> {

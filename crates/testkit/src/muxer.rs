@@ -134,6 +134,7 @@ cases!(
     drop_after_shutdown_delivers,
     close_delivers_then_the_remote_sees_the_end,
     flush_waits_until_the_transport_took_the_data,
+    flush_is_not_held_back_by_later_traffic,
 );
 
 /// One `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per
@@ -170,6 +171,7 @@ macro_rules! muxer_conformance_tests {
             drop_after_shutdown_delivers,
             close_delivers_then_the_remote_sees_the_end,
             flush_waits_until_the_transport_took_the_data,
+            flush_is_not_held_back_by_later_traffic,
         );
     };
     (@cases ($factory:expr) $($case:ident),+ $(,)?) => {
@@ -324,6 +326,53 @@ impl AsyncWrite for SeverableIo {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_with(cx, false, |io, cx| io.poll_shutdown(cx))
+    }
+}
+
+/// A transport that writes at most [`SLOW_WRITE`] bytes per millisecond (reads pass
+/// through): the link, not the peer, is the bottleneck, so the writer's muxer stays full.
+struct SlowWriter {
+    io: DuplexStream,
+    next: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// Bytes per millisecond a [`SlowWriter`] writes.
+const SLOW_WRITE: usize = 16 * 1024;
+
+impl AsyncRead for SlowWriter {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SlowWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.next.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let n = data.len().min(SLOW_WRITE);
+        let r = Pin::new(&mut self.io).poll_write(cx, &data[..n]);
+        if matches!(r, Poll::Ready(Ok(_))) {
+            let at = Instant::now() + Duration::from_millis(1);
+            self.next.as_mut().reset(at);
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -984,6 +1033,55 @@ pub async fn flush_waits_until_the_transport_took_the_data(muxer: Arc<dyn MuxerU
             reader.abort();
         }
         drop(s);
+    })
+    .await;
+}
+
+/// A flush completes although another stream keeps the connection busy afterwards: it
+/// waits for the bytes written before it, not for an idle connection. Over a link that
+/// writes 16 KiB per millisecond, one stream writes [`FLUSH_MSG_LEN`] bytes and flushes
+/// while a second writes without pause; the responder reads both.
+pub async fn flush_is_not_held_back_by_later_traffic(muxer: Arc<dyn MuxerUpgrade>) {
+    case("flush_is_not_held_back_by_later_traffic", async move {
+        let (x, y) = tokio::io::duplex(DUPLEX_BUFFER);
+        let slow = SlowWriter {
+            io: x,
+            next: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        };
+        let a = muxer.start(Box::new(slow), Role::Initiator);
+        let b = muxer.start(Box::new(y), Role::Responder);
+        let mut bulk = open(&*a, "initiator").await;
+        write_all(&mut bulk, b"b", "initiator").await;
+        let sb = accept(&*b, "responder").await;
+        let mut s = open(&*a, "initiator").await;
+        write_all(&mut s, b"s", "initiator").await;
+        let ss = accept(&*b, "responder").await;
+        // The responder drains both streams for as long as the case runs.
+        let drain = |mut r: BoxStream| {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while matches!(r.read(&mut buf).await, Ok(n) if n > 0) {}
+            })
+        };
+        let (d1, d2) = (drain(sb), drain(ss));
+        let writer = tokio::spawn(async move {
+            let chunk = vec![0x5a; 64 * 1024];
+            while bulk.write_all(&chunk).await.is_ok() {}
+        });
+        // Let the bulk stream fill the muxer first.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let data = pattern(12, FLUSH_MSG_LEN);
+        within(PROMPT, "the write", s.write_all(&data))
+            .await
+            .expect("the write");
+        within(PROMPT, "the flush behind a busy stream", s.flush())
+            .await
+            .expect("the flush");
+        writer.abort();
+        d1.abort();
+        d2.abort();
+        drop(s);
+        drop((a, b));
     })
     .await;
 }
