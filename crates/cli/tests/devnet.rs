@@ -22,16 +22,22 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The `report` JSON line of a devnet run's output.
-fn report_of(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
+/// The JSON lines of a devnet run's output.
+fn json_lines(out: &Output) -> impl Iterator<Item = Value> + '_ {
+    std::str::from_utf8(&out.stdout)
+        .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+}
+
+/// The `report` JSON line of a devnet run's output.
+fn report_of(out: &Output) -> Value {
+    json_lines(out)
         .find(|v| v["event"] == "report")
         .unwrap_or_else(|| {
             panic!(
-                "no report line in:\n{stdout}\n{}",
+                "no report line in:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             )
         })
@@ -40,13 +46,8 @@ fn report_of(out: &Output) -> Value {
 /// The `warm` line and the report, without the latency CDFs, for a failure message: short
 /// enough that CI's log keeps all of it.
 fn summary(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let mut lines: Vec<String> = Vec::new();
-    for mut v in stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == "warm" || v["event"] == "report")
-    {
+    for mut v in json_lines(out).filter(|v| v["event"] == "warm" || v["event"] == "report") {
         if let Some(topics) = v["topics"].as_array_mut() {
             for t in topics {
                 if let Some(t) = t.as_object_mut() {

@@ -796,12 +796,16 @@ impl<C: MuxCore> AsyncWrite for Stream<C> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut g = lock(&self.shared);
         let sh = &mut *g;
-        let target = match sh.flushing.get(&self.id).and_then(|f| f.target) {
-            Some(t) => Some(t),
-            None => sh.flush_target(self.id),
+        // A flush already waiting keeps the target it fixed; most flushes never wait.
+        let waiting = sh.flushing.get(&self.id).map(|f| f.target);
+        let target = match waiting {
+            Some(Some(t)) => Some(t),
+            _ => sh.flush_target(self.id),
         };
         if target.is_some_and(|t| sh.written >= t) {
-            sh.flushing.remove(&self.id);
+            if waiting.is_some() {
+                sh.flushing.remove(&self.id);
+            }
             return Poll::Ready(Ok(()));
         }
         if sh.driver_done {
