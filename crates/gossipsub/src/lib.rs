@@ -28,8 +28,8 @@ pub use router::{
     MeshChange, PeerConn, PublishError, Router, RouterStats, TopicStats,
 };
 pub use service::{
-    GossipEvent, Gossipsub, GossipsubService, ServiceConfig, Snapshot, SpawnError, Stopped,
-    StreamFault, wait_for_mesh,
+    GossipEvent, Gossipsub, GossipsubService, SLOW_COPY_FACTOR, ServiceConfig, Snapshot,
+    SpawnError, Stopped, StreamFault, wait_for_mesh,
 };
 
 pub use types::*;

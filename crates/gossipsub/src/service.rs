@@ -46,14 +46,30 @@ pub struct ServiceConfig {
     /// Default 16 KiB.
     pub large_frame: usize,
     /// Large frames being written at once, over all peers. The rest wait in the router's
-    /// queues, where an IDONTWANT can still cancel them, and the copies on the wire get the
+    /// queues, where an IDONTWANT can still cancel them, and the copy on the wire gets the
     /// uplink's full bandwidth (the first copy of a block reaches a peer sooner than if
-    /// every copy shared the uplink). Default 2.
+    /// every copy shared the uplink). A copy slower than the others gives up its slot (see
+    /// [`ServiceConfig::large_slot_min_rate`]). Default 1.
     pub max_large_in_flight: usize,
-    /// A large frame still being written after this long gives up its slot (the writer goes
-    /// on): a peer that stops reading cannot stall the others. Default 1 s.
+    /// A large frame still being written after this long gives up its slot whatever its
+    /// size (the writer goes on): a peer that stops reading cannot stall the others.
+    /// Default 1 s.
     pub large_slot_timeout: Duration,
+    /// A large frame holds its slot for at most `large_slot_grace` plus its length at the
+    /// rate copies are being taken: [`SLOW_COPY_FACTOR`] times slower than the recent
+    /// average of this node's large copies, or this rate (bytes per second) when that is
+    /// slower still. A peer that reads more slowly than the rest thus gives up its slot
+    /// early and the next copy starts beside it. Default 1 MiB/s.
+    pub large_slot_min_rate: u64,
+    /// Scheduling slack added to every large frame's slot time; copies written within it
+    /// are left out of the average rate (the transport's buffers took them at once).
+    /// Default 20 ms.
+    pub large_slot_grace: Duration,
 }
+
+/// How many times slower than this node's recent large copies a copy may go before it gives
+/// up its large-frame slot.
+pub const SLOW_COPY_FACTOR: f64 = 4.0;
 
 impl Default for ServiceConfig {
     fn default() -> Self {
@@ -67,8 +83,10 @@ impl Default for ServiceConfig {
             command_capacity: 1024,
             seed: None,
             large_frame: 16 * 1024,
-            max_large_in_flight: 2,
+            max_large_in_flight: 1,
             large_slot_timeout: Duration::from_secs(1),
+            large_slot_min_rate: 1 << 20,
+            large_slot_grace: Duration::from_millis(20),
         }
     }
 }
@@ -190,7 +208,13 @@ impl GossipsubService {
             waiting_large: std::collections::VecDeque::new(),
             large_frame: svc.large_frame,
             max_large_in_flight: svc.max_large_in_flight.max(1),
-            large_slot_timeout: svc.large_slot_timeout,
+            slots: SlotTimes {
+                timeout: svc.large_slot_timeout,
+                min_rate: svc.large_slot_min_rate.max(1) as f64,
+                grace: svc.large_slot_grace,
+                bytes: 0.0,
+                secs: 0.0,
+            },
         };
         tokio::spawn(driver.run(cmd_rx, input_rx, incoming));
         Ok((Gossipsub { cmd: cmd_tx }, event_rx))
@@ -331,9 +355,62 @@ struct Writer {
     /// The next frame, with the PREAMBLE to write right before it, if any.
     tx: mpsc::Sender<(Option<Bytes>, Bytes)>,
     idle: bool,
-    /// When the large frame being written was handed over (it holds a large slot until it
-    /// is written or `large_slot_timeout` has passed).
-    large_since: Option<std::time::Instant>,
+    /// The large frame being written, if any.
+    large: Option<LargeCopy>,
+}
+
+/// A large frame handed to a writer.
+struct LargeCopy {
+    since: std::time::Instant,
+    len: usize,
+    /// When it gives up its slot if still being written.
+    deadline: std::time::Instant,
+    /// Whether it still holds a slot (false once its deadline passed).
+    holds_slot: bool,
+}
+
+/// How long a large frame may hold its slot: its length at the rate of recent copies, slowed
+/// by [`SLOW_COPY_FACTOR`] and at least `min_rate`, plus `grace`; at most `timeout`.
+struct SlotTimes {
+    timeout: Duration,
+    min_rate: f64,
+    grace: Duration,
+    /// Moving averages of the bytes and seconds of recent large copies (their ratio is the
+    /// rate; averaging both keeps copies that took no measurable time from making it
+    /// infinite).
+    bytes: f64,
+    secs: f64,
+}
+
+/// Weight of the newest copy in [`SlotTimes`]' averages.
+const RATE_WEIGHT: f64 = 0.125;
+
+impl SlotTimes {
+    fn hold(&self, len: usize) -> Duration {
+        let typical = if self.secs > 0.0 {
+            self.bytes / self.secs / SLOW_COPY_FACTOR
+        } else {
+            0.0
+        };
+        let rate = typical.max(self.min_rate);
+        let t = self.grace.as_secs_f64() + len as f64 / rate;
+        Duration::from_secs_f64(t.min(self.timeout.as_secs_f64()))
+    }
+
+    /// A large copy written in `took`. One done within the grace is not counted: the
+    /// transport's buffers took it at once, which says nothing of the link's rate.
+    fn record(&mut self, len: usize, took: Duration) {
+        if took < self.grace {
+            return;
+        }
+        if self.secs == 0.0 && self.bytes == 0.0 {
+            self.bytes = len as f64;
+            self.secs = took.as_secs_f64();
+        } else {
+            self.bytes += (len as f64 - self.bytes) * RATE_WEIGHT;
+            self.secs += (took.as_secs_f64() - self.secs) * RATE_WEIGHT;
+        }
+    }
 }
 
 struct Driver {
@@ -353,7 +430,7 @@ struct Driver {
     waiting_large: std::collections::VecDeque<PeerId>,
     large_frame: usize,
     max_large_in_flight: usize,
-    large_slot_timeout: Duration,
+    slots: SlotTimes,
     /// Outbound streams reopened per peer after a failure (at most [`MAX_REOPENS`]).
     reopens: HashMap<PeerId, u8>,
 }
@@ -387,7 +464,11 @@ impl Driver {
         let timer = tokio::time::sleep_until(Instant::from_std(self.router.poll_timeout()));
         tokio::pin!(timer);
         loop {
-            let deadline = Instant::from_std(self.router.poll_timeout());
+            let mut deadline = self.router.poll_timeout();
+            if let Some(slot) = self.next_slot_deadline() {
+                deadline = deadline.min(slot);
+            }
+            let deadline = Instant::from_std(deadline);
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
             }
@@ -516,7 +597,7 @@ impl Driver {
                     Writer {
                         tx,
                         idle: true,
-                        large_since: None,
+                        large: None,
                     },
                 );
                 self.router.outbound_ready(peer, version, now);
@@ -532,8 +613,12 @@ impl Driver {
                 self.router.frame_written(&peer, now);
                 if let Some(w) = self.writers.get_mut(&peer) {
                     w.idle = true;
-                    if w.large_since.take().is_some() {
-                        self.large_done();
+                    if let Some(copy) = w.large.take() {
+                        self.slots
+                            .record(copy.len, now.saturating_duration_since(copy.since));
+                        if copy.holds_slot {
+                            self.large_done();
+                        }
                     }
                 }
                 self.feed(peer);
@@ -663,23 +748,36 @@ impl Driver {
         if self
             .writers
             .remove(peer)
-            .is_some_and(|w| w.large_since.is_some())
+            .is_some_and(|w| w.large.is_some_and(|c| c.holds_slot))
         {
             self.large_done();
         }
     }
 
-    /// Large frames handed over longer than `large_slot_timeout` ago give up their slots (a
-    /// peer that does not read must not hold them: it would stall every other peer's large
-    /// frames); the freed slots go to waiting peers.
+    /// When the first large frame holding a slot passes its deadline, if a peer waits for a
+    /// slot (otherwise nothing needs to happen then).
+    fn next_slot_deadline(&self) -> Option<std::time::Instant> {
+        if self.waiting_large.is_empty() {
+            return None;
+        }
+        self.writers
+            .values()
+            .filter_map(|w| w.large.as_ref().filter(|c| c.holds_slot))
+            .map(|c| c.deadline)
+            .min()
+    }
+
+    /// Large frames past their deadline give up their slots (a peer that reads slowly or
+    /// not at all must not hold them: it would stall every other peer's large frames); the
+    /// freed slots go to waiting peers.
     fn release_stale_slots(&mut self, now: std::time::Instant) {
-        let timeout = self.large_slot_timeout;
         let mut freed = 0;
         for w in self.writers.values_mut() {
-            if w.large_since
-                .is_some_and(|t| now.saturating_duration_since(t) >= timeout)
+            if let Some(c) = &mut w.large
+                && c.holds_slot
+                && now >= c.deadline
             {
-                w.large_since = None;
+                c.holds_slot = false;
                 freed += 1;
             }
         }
@@ -755,7 +853,12 @@ impl Driver {
         };
         w.idle = false;
         if large {
-            w.large_since = Some(now);
+            w.large = Some(LargeCopy {
+                since: now,
+                len: frame.len(),
+                deadline: now + self.slots.hold(frame.len()),
+                holds_slot: true,
+            });
             self.large_in_flight += 1;
         }
         if w.tx.try_send((preamble.take(), frame)).is_err() {

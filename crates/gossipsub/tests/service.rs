@@ -43,8 +43,15 @@ fn fast() -> Config {
 }
 
 async fn node(cfg: Config) -> (Host, Gossipsub, mpsc::Receiver<GossipEvent>) {
+    node_with(cfg, ServiceConfig::default()).await
+}
+
+async fn node_with(
+    cfg: Config,
+    svc: ServiceConfig,
+) -> (Host, Gossipsub, mpsc::Receiver<GossipEvent>) {
     let h = host().await;
-    let (g, ev) = GossipsubService::spawn(h.clone(), cfg, ServiceConfig::default(), None).unwrap();
+    let (g, ev) = GossipsubService::spawn(h.clone(), cfg, svc, None).unwrap();
     (h, g, ev)
 }
 
@@ -268,6 +275,41 @@ async fn peers_that_stop_reading_do_not_stall_large_messages_to_others() {
         ga.publish(T, vec![i; 1 << 20]).await.unwrap().unwrap();
     }
     for i in 0..40u8 {
+        let data = next_message(&gc, &mut ec, Acceptance::Accept).await;
+        assert_eq!(data[0], i, "in order, none lost");
+    }
+}
+
+#[tokio::test]
+async fn a_copy_slower_than_the_others_gives_up_the_large_slot_early() {
+    // One large-frame slot, no fixed timeout to speak of and no rate floor: only the rate of
+    // the node's recent copies can free the slot from a peer that stopped reading.
+    let svc = ServiceConfig {
+        max_large_in_flight: 1,
+        large_slot_timeout: Duration::from_secs(3600),
+        large_slot_min_rate: 1,
+        large_slot_grace: Duration::ZERO,
+        ..ServiceConfig::default()
+    };
+    let (ha, ga, _ea) = node_with(fast(), svc).await;
+    let (hc, gc, mut ec) = node(fast()).await;
+    ga.subscribe(T).await.unwrap();
+    gc.subscribe(T).await.unwrap();
+    hc.connect(vec![addr_of(&ha)]).await.unwrap();
+    let t: TopicHash = T.into();
+    assert_eq!(wait_for_mesh(&gc, &t, 1, WAIT).await, 1);
+    // Copies to c, which reads: they set the rate.
+    for i in 0..8u8 {
+        ga.publish(T, vec![i; 1 << 20]).await.unwrap().unwrap();
+        assert_eq!(next_message(&gc, &mut ec, Acceptance::Accept).await[0], i);
+    }
+    // Two peers that stop reading join; each of their writers blocks on a 1 MiB copy, and
+    // c's copies must still get the slot in time.
+    let _stalled = [stalled_peer(&ha, T).await, stalled_peer(&ha, T).await];
+    for i in 8..40u8 {
+        ga.publish(T, vec![i; 1 << 20]).await.unwrap().unwrap();
+    }
+    for i in 8..40u8 {
         let data = next_message(&gc, &mut ec, Acceptance::Accept).await;
         assert_eq!(data[0], i, "in order, none lost");
     }
