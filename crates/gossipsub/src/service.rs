@@ -1,19 +1,23 @@
 //! The tokio glue: runs a [`Router`] on a [`Host`].
 //!
-//! One driver task owns the router. Per peer: one outbound stream (opened when the peer
-//! connects, offering `/meshsub/1.3.0` down to `/meshsub/1.0.0`) written by a writer task
-//! that takes one frame at a time from the router, so everything not yet written stays in
-//! the router's editable queue; and the inbound stream the peer opened, read by a reader
-//! task as length-prefixed RPCs bounded by the wire limits. Readers hand decoded RPCs to the
-//! driver over a bounded channel: a peer that floods us is slowed by TCP, not buffered.
+//! One driver task owns the router and every gossipsub stream; it polls them itself, so a
+//! frame costs no hop between tasks. Per peer: one outbound stream (opened when the peer
+//! connects, offering `/meshsub/1.3.0` down to `/meshsub/1.0.0`), written one frame at a time
+//! from the router (a write in progress is a future the driver polls), so everything not yet
+//! written stays in the router's editable queue; and the inbound stream the peer opened,
+//! read as length-prefixed RPCs bounded by the wire limits. The driver reads an inbound
+//! stream only when it is ready for the next RPC: a peer that floods us is slowed by TCP
+//! (and the muxer's window), not buffered.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use futures::stream::SelectAll;
+use futures::stream::{FuturesUnordered, SelectAll};
 use plexus_core::{Blame, PeerId};
 use plexus_host::{HandlerOpts, Host, HostEvent, InboundStream, Incoming};
 use plexus_multiaddr::{Multiaddr, Protocol};
@@ -25,7 +29,7 @@ use crate::config::Config;
 use crate::metrics::GossipMetrics;
 use crate::router::{Acceptance, Event, PeerConn, PublishError, Router, RouterStats, TopicStats};
 use crate::types::{MessageId, Rpc, TopicHash, Version};
-use crate::wire::{FrameDecoder, WireError, decode_rpc};
+use crate::wire::{FrameDecoder, decode_rpc};
 
 /// Settings of the glue (the router's are in [`Config`]).
 #[derive(Debug, Clone)]
@@ -36,8 +40,6 @@ pub struct ServiceConfig {
     /// Events queued for the application. When full, a new message is dropped as ignored
     /// (counted) rather than stalling the router. Default 4096.
     pub event_capacity: usize,
-    /// Decoded RPCs queued from all readers to the driver. Default 256.
-    pub rpc_capacity: usize,
     /// Commands queued from handles. Default 1024.
     pub command_capacity: usize,
     /// The router's random seed; `None` draws one.
@@ -79,7 +81,6 @@ impl Default for ServiceConfig {
                 max_inbound_per_peer: 2,
             },
             event_capacity: 4096,
-            rpc_capacity: 256,
             command_capacity: 1024,
             seed: None,
             large_frame: 16 * 1024,
@@ -149,16 +150,23 @@ enum Cmd {
     Scores(oneshot::Sender<Vec<(PeerId, f64)>>),
 }
 
-// `Rpc` is the common input and the largest (a few Vec headers): boxing it would cost an
-// allocation per RPC to save a few hundred bytes per slot of a bounded channel.
+/// An outbound stream opened (or not) for a peer.
+type Opened = (PeerId, Result<(Version, plexus_core::BoxStream), String>);
+
+/// What an inbound stream yields: a decoded RPC, or the fault that ended it.
+// `Rpc` is the common item: boxing it would cost an allocation per RPC.
 #[allow(clippy::large_enum_variant)]
-enum Input {
-    Rpc(PeerId, Rpc),
+enum Read {
+    Rpc(Rpc),
     Fault(StreamFault),
-    Opened(PeerId, Result<(Version, plexus_core::BoxStream), String>),
-    WriterIdle(PeerId),
-    WriterFailed(PeerId),
 }
+
+/// An inbound stream, as the RPCs read from it.
+type Reader = Pin<Box<dyn futures::Stream<Item = (PeerId, Read)> + Send>>;
+
+/// A frame being written: yields the peer, the writer's generation, the stream back, and
+/// whether the write succeeded.
+type Write = Pin<Box<dyn Future<Output = (PeerId, u64, plexus_core::BoxStream, bool)> + Send>>;
 
 /// The gossipsub service. [`GossipsubService::spawn`] starts it.
 #[derive(Debug)]
@@ -192,14 +200,18 @@ impl GossipsubService {
         }
         let (cmd_tx, cmd_rx) = mpsc::channel(svc.command_capacity.max(1));
         let (event_tx, event_rx) = mpsc::channel(svc.event_capacity.max(1));
-        let (input_tx, input_rx) = mpsc::channel(svc.rpc_capacity.max(1));
+        // Only stream-opening tasks send here, at most one per peer at a time.
+        let (opened_tx, opened_rx) = mpsc::channel(64);
         let driver = Driver {
             events: host.events(),
             host,
             router,
             writers: HashMap::new(),
+            writes: FuturesUnordered::new(),
+            readers: SelectAll::new(),
+            generation: 0,
             event_tx,
-            input_tx,
+            opened_tx,
             metrics,
             dropped_events: 0,
             opening: HashSet::new(),
@@ -216,7 +228,7 @@ impl GossipsubService {
                 secs: 0.0,
             },
         };
-        tokio::spawn(driver.run(cmd_rx, input_rx, incoming));
+        tokio::spawn(driver.run(cmd_rx, opened_rx, incoming));
         Ok((Gossipsub { cmd: cmd_tx }, event_rx))
     }
 }
@@ -352,9 +364,10 @@ impl Gossipsub {
 }
 
 struct Writer {
-    /// The next frame, with the PREAMBLE to write right before it, if any.
-    tx: mpsc::Sender<(Option<Bytes>, Bytes)>,
-    idle: bool,
+    /// Tells this writer's writes from those of an earlier stream to the same peer.
+    generation: u64,
+    /// The stream, when no write is in progress.
+    stream: Option<plexus_core::BoxStream>,
     /// The large frame being written, if any.
     large: Option<LargeCopy>,
 }
@@ -418,8 +431,14 @@ struct Driver {
     events: plexus_host::Events,
     router: Router,
     writers: HashMap<PeerId, Writer>,
+    /// Frames being written.
+    writes: FuturesUnordered<Write>,
+    /// Inbound streams.
+    readers: SelectAll<Reader>,
+    /// The last writer generation handed out.
+    generation: u64,
     event_tx: mpsc::Sender<GossipEvent>,
-    input_tx: mpsc::Sender<Input>,
+    opened_tx: mpsc::Sender<Opened>,
     metrics: Option<GossipMetrics>,
     dropped_events: u64,
     /// Outbound streams being opened.
@@ -452,7 +471,7 @@ impl Driver {
     async fn run(
         mut self,
         mut cmds: mpsc::Receiver<Cmd>,
-        mut inputs: mpsc::Receiver<Input>,
+        mut opened: mpsc::Receiver<Opened>,
         mut incoming: SelectAll<Incoming>,
     ) {
         // Peers connected before we started.
@@ -477,16 +496,20 @@ impl Driver {
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
-                Some(input) = inputs.recv() => {
-                    self.input(input);
+                Some((peer, read)) = self.readers.next() => {
+                    self.read(peer, read);
                     // Take what else is already there before the bookkeeping of `after`.
                     for _ in 0..INPUT_BATCH {
-                        match inputs.try_recv() {
-                            Ok(input) => self.input(input),
-                            Err(_) => break,
+                        match futures::poll!(self.readers.next()) {
+                            std::task::Poll::Ready(Some((peer, read))) => self.read(peer, read),
+                            _ => break,
                         }
                     }
                 }
+                Some((peer, generation, stream, ok)) = self.writes.next() => {
+                    self.written(peer, generation, stream, ok);
+                }
+                Some((peer, res)) = opened.recv() => self.opened(peer, res),
                 ev = self.events.recv() => match ev {
                     Ok(HostEvent::Connected(info)) => self.connected(info),
                     Ok(HostEvent::Disconnected { peer, .. }) => self.disconnected(peer),
@@ -568,10 +591,10 @@ impl Driver {
         }
     }
 
-    fn input(&mut self, input: Input) {
-        let now = self.now();
-        match input {
-            Input::Rpc(peer, rpc) => {
+    fn read(&mut self, peer: PeerId, read: Read) {
+        match read {
+            Read::Rpc(rpc) => {
+                let now = self.now();
                 // The inbound stream can beat the host's Connected event here.
                 if !self.router.has_peer(&peer) {
                     match self.host.connection(&peer) {
@@ -581,60 +604,79 @@ impl Driver {
                 }
                 self.router.handle_rpc(peer, rpc, now);
             }
-            Input::Fault(f) => {
+            Read::Fault(f) => {
                 tracing::debug!(peer = %f.peer, blame = %f.blame, error = %f.error, "gossipsub stream fault");
                 let _ = self.event_tx.try_send(GossipEvent::StreamFault(f));
             }
-            Input::Opened(peer, Ok((version, stream))) => {
-                self.opening.remove(&peer);
+        }
+    }
+
+    fn opened(&mut self, peer: PeerId, res: Result<(Version, plexus_core::BoxStream), String>) {
+        self.opening.remove(&peer);
+        match res {
+            Ok((version, stream)) => {
                 if self.host.connection(&peer).is_none() || self.writers.contains_key(&peer) {
+                    close(stream);
                     return;
                 }
-                let (tx, rx) = mpsc::channel(1);
-                tokio::spawn(write_loop(peer, stream, rx, self.input_tx.clone()));
+                self.generation += 1;
                 self.writers.insert(
                     peer,
                     Writer {
-                        tx,
-                        idle: true,
+                        generation: self.generation,
+                        stream: Some(stream),
                         large: None,
                     },
                 );
-                self.router.outbound_ready(peer, version, now);
+                self.router.outbound_ready(peer, version, self.now());
             }
-            Input::Opened(peer, Err(e)) => {
-                self.opening.remove(&peer);
+            Err(e) => {
                 tracing::debug!(%peer, error = %e, "no gossipsub stream to peer");
                 // Still connected (the stream may have gone to a connection that was
                 // being replaced): try again shortly, a few times.
                 self.reopen(peer, REOPEN_DELAY);
             }
-            Input::WriterIdle(peer) => {
-                self.router.frame_written(&peer, now);
-                if let Some(w) = self.writers.get_mut(&peer) {
-                    w.idle = true;
-                    if let Some(copy) = w.large.take() {
-                        self.slots
-                            .record(copy.len, now.saturating_duration_since(copy.since));
-                        if copy.holds_slot {
-                            self.large_done();
-                        }
-                    }
-                }
-                self.feed(peer);
+        }
+    }
+
+    /// A write finished: the writer takes its stream back and the next frame, or, when the
+    /// write failed, the stream is replaced.
+    fn written(&mut self, peer: PeerId, generation: u64, stream: plexus_core::BoxStream, ok: bool) {
+        let now = self.now();
+        let Some(w) = self
+            .writers
+            .get_mut(&peer)
+            .filter(|w| w.generation == generation)
+        else {
+            // The writer went away (peer gone, or a newer stream) while this was written.
+            close(stream);
+            return;
+        };
+        let copy = w.large.take();
+        if ok {
+            w.stream = Some(stream);
+        }
+        if let Some(copy) = copy {
+            self.slots
+                .record(copy.len, now.saturating_duration_since(copy.since));
+            if copy.holds_slot {
+                self.large_done();
             }
-            Input::WriterFailed(peer) => {
-                tracing::debug!(%peer, "gossipsub outbound stream failed");
-                self.drop_writer(&peer);
-                // Still connected: keep what the router knows of the peer (its
-                // subscriptions come on its own stream, which may be fine; its acceptance
-                // came from the application) and open a new stream, a few times.
-                if self.host.connection(&peer).is_some() && self.reopen(peer, Duration::ZERO) {
-                    self.router.outbound_lost(&peer);
-                } else {
-                    self.router.remove_peer(&peer, now);
-                }
-            }
+        }
+        if ok {
+            self.router.frame_written(&peer, now);
+            self.feed(peer);
+            return;
+        }
+        tracing::debug!(%peer, "gossipsub outbound stream failed");
+        self.drop_writer(&peer);
+        // Still connected: keep what the router knows of the peer (its subscriptions come
+        // on its own stream, which may be fine; its acceptance came from the application)
+        // and open a new stream, a few times.
+        if self.host.connection(&peer).is_some() && self.reopen(peer, Duration::ZERO) {
+            self.router.outbound_lost(&peer);
+        } else {
+            self.router.remove_peer(&peer, now);
         }
     }
 
@@ -673,7 +715,7 @@ impl Driver {
             return;
         }
         let host = self.host.clone();
-        let tx = self.input_tx.clone();
+        let tx = self.opened_tx.clone();
         tokio::spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -686,7 +728,7 @@ impl Driver {
                 },
                 Err(e) => Err(e.to_string()),
             };
-            let _ = tx.send(Input::Opened(peer, res)).await;
+            let _ = tx.send((peer, res)).await;
         });
     }
 
@@ -718,7 +760,7 @@ impl Driver {
             return;
         }
         let limits = self.router.config().wire;
-        tokio::spawn(read_loop(inbound, limits, self.input_tx.clone()));
+        self.readers.push(reader(inbound, limits));
     }
 
     /// Deliver events and start idle writers.
@@ -744,12 +786,16 @@ impl Driver {
         }
     }
 
+    /// Forget the peer's writer. Its stream is closed politely: at once when idle, else
+    /// when the write in progress ends.
     fn drop_writer(&mut self, peer: &PeerId) {
-        if self
-            .writers
-            .remove(peer)
-            .is_some_and(|w| w.large.is_some_and(|c| c.holds_slot))
-        {
+        let Some(w) = self.writers.remove(peer) else {
+            return;
+        };
+        if let Some(stream) = w.stream {
+            close(stream);
+        }
+        if w.large.is_some_and(|c| c.holds_slot) {
             self.large_done();
         }
     }
@@ -805,7 +851,7 @@ impl Driver {
         let Some(w) = self.writers.get(&peer) else {
             return;
         };
-        if !w.idle {
+        if w.stream.is_none() {
             return;
         }
         let Some(len) = self.router.next_frame_len(&peer, now) else {
@@ -851,7 +897,9 @@ impl Driver {
         let Some(w) = self.writers.get_mut(&peer) else {
             return;
         };
-        w.idle = false;
+        let Some(stream) = w.stream.take() else {
+            return;
+        };
         if large {
             w.large = Some(LargeCopy {
                 since: now,
@@ -861,19 +909,20 @@ impl Driver {
             });
             self.large_in_flight += 1;
         }
-        if w.tx.try_send((preamble.take(), frame)).is_err() {
-            self.drop_writer(&peer);
-        }
+        self.writes
+            .push(write(peer, w.generation, stream, preamble.take(), frame));
     }
 }
 
-async fn write_loop(
+/// Write one frame (its PREAMBLE, if any, first) and flush it.
+fn write(
     peer: PeerId,
+    generation: u64,
     mut stream: plexus_core::BoxStream,
-    mut frames: mpsc::Receiver<(Option<Bytes>, Bytes)>,
-    driver: mpsc::Sender<Input>,
-) {
-    while let Some((preamble, frame)) = frames.recv().await {
+    preamble: Option<Bytes>,
+    frame: Bytes,
+) -> Write {
+    Box::pin(async move {
         // The PREAMBLE goes first: a whole frame of its own, which the receiver decodes as
         // soon as its bytes are in, while the message is still on its way.
         let pre_ok = match &preamble {
@@ -885,16 +934,15 @@ async fn write_loop(
                 Ok(()) => stream.flush().await.is_ok(),
                 Err(_) => false,
             };
-        if !ok {
-            let _ = driver.send(Input::WriterFailed(peer)).await;
-            return;
-        }
-        if driver.send(Input::WriterIdle(peer)).await.is_err() {
-            return;
-        }
-    }
-    // The driver dropped us (peer gone): close politely.
-    let _ = stream.shutdown().await;
+        (peer, generation, stream, ok)
+    })
+}
+
+/// Close an outbound stream we no longer write, politely, off the driver.
+fn close(mut stream: plexus_core::BoxStream) {
+    tokio::spawn(async move {
+        let _ = stream.shutdown().await;
+    });
 }
 
 /// Inputs handled per wake-up of the driver before it delivers events and feeds writers.
@@ -908,55 +956,59 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes reserved for a read when no frame is pending (most RPCs are small).
 const IDLE_READ: usize = 2048;
 
-async fn read_loop(
-    mut inbound: InboundStream,
-    limits: crate::wire::WireLimits,
-    driver: mpsc::Sender<Input>,
-) {
-    let peer = inbound.peer;
-    let mut dec = FrameDecoder::new(limits.max_transmit_size);
-    let mut buf = BytesMut::new();
-    let fault = |e: WireError| StreamFault {
-        peer,
-        blame: e.blame(),
-        error: e.to_string(),
-    };
-    loop {
-        loop {
-            match dec.decode(&mut buf) {
-                Ok(Some(body)) => match decode_rpc(body, &limits) {
-                    Ok(rpc) => {
-                        if driver.send(Input::Rpc(peer, rpc)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        inbound.stream.reset();
-                        let _ = driver.send(Input::Fault(fault(e))).await;
-                        return;
-                    }
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    inbound.stream.reset();
-                    let _ = driver.send(Input::Fault(fault(e))).await;
-                    return;
-                }
-            }
-        }
-        // Room for the rest of the frame being read, in chunks of at most READ_CHUNK (never
-        // reserving a declared length before its bytes arrive); a small read when nothing
-        // is pending, so an idle stream holds little.
-        let want = match dec.frame_len(&buf) {
-            Some(total) => total.saturating_sub(buf.len()).clamp(1, READ_CHUNK),
-            None => IDLE_READ,
-        };
-        buf.reserve(want);
-        match inbound.stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
+/// An inbound stream as the RPCs on it. It ends at the stream's end, or after the fault that
+/// reset it.
+fn reader(inbound: InboundStream, limits: crate::wire::WireLimits) -> Reader {
+    struct State {
+        inbound: InboundStream,
+        dec: FrameDecoder,
+        buf: BytesMut,
+        done: bool,
     }
+    let state = State {
+        dec: FrameDecoder::new(limits.max_transmit_size),
+        inbound,
+        buf: BytesMut::new(),
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let peer = st.inbound.peer;
+        loop {
+            let err = match st.dec.decode(&mut st.buf) {
+                Ok(Some(body)) => match decode_rpc(body, &limits) {
+                    Ok(rpc) => return Some(((peer, Read::Rpc(rpc)), st)),
+                    Err(e) => e,
+                },
+                Ok(None) => {
+                    // Room for the rest of the frame being read, in chunks of at most
+                    // READ_CHUNK (never reserving a declared length before its bytes
+                    // arrive); a small read when nothing is pending, so an idle stream
+                    // holds little.
+                    let want = match st.dec.frame_len(&st.buf) {
+                        Some(total) => total.saturating_sub(st.buf.len()).clamp(1, READ_CHUNK),
+                        None => IDLE_READ,
+                    };
+                    st.buf.reserve(want);
+                    match st.inbound.stream.read_buf(&mut st.buf).await {
+                        Ok(0) | Err(_) => return None,
+                        Ok(_) => continue,
+                    }
+                }
+                Err(e) => e,
+            };
+            st.inbound.stream.reset();
+            st.done = true;
+            let fault = StreamFault {
+                peer,
+                blame: err.blame(),
+                error: err.to_string(),
+            };
+            return Some(((peer, Read::Fault(fault)), st));
+        }
+    }))
 }
 
 /// Wait until our mesh of `topic` has at least `n` peers (polling snapshots), up to
