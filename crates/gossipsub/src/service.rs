@@ -529,6 +529,13 @@ impl Driver {
             }
             self.after();
         }
+        // Stopped: close the idle outbound streams politely (a stream with a write in
+        // progress goes with the driver, unclosed).
+        for (_, w) in self.writers.drain() {
+            if let Some(stream) = w.stream {
+                close(stream);
+            }
+        }
     }
 
     fn now(&self) -> std::time::Instant {

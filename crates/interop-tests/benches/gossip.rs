@@ -1231,7 +1231,7 @@ fn main() {
         let f = per_delivery(format!("{k}_cpu_sys_s"));
         let (px, rs) = (get(Stack::Plexus, &f), get(Stack::Rust, &f));
         md.push_str(&format!(
-            "| … of which system (kernel) time | {} | {} | {} | – | |\n",
+            "| … of which system (kernel) time, per delivered message | {} | {} | {} | – | |\n",
             cell(&px, &us, false),
             cell(&rs, &us, false),
             fmt_ratio(ratio(&px, &rs))
