@@ -21,6 +21,9 @@ use futures::stream::{FuturesUnordered, SelectAll};
 use plexus_core::{Blame, PeerId};
 use plexus_host::{HandlerOpts, Host, HostEvent, InboundStream, Incoming};
 use plexus_multiaddr::{Multiaddr, Protocol};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -210,6 +213,8 @@ impl GossipsubService {
             writes: FuturesUnordered::new(),
             readers: SelectAll::new(),
             generation: 0,
+            ready: Vec::new(),
+            rng: SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
             event_tx,
             opened_tx,
             metrics,
@@ -437,6 +442,10 @@ struct Driver {
     readers: SelectAll<Reader>,
     /// The last writer generation handed out.
     generation: u64,
+    /// Peers with frames to feed (kept to reuse its allocation).
+    ready: Vec<PeerId>,
+    /// Orders [`Driver::ready`].
+    rng: SmallRng,
     event_tx: mpsc::Sender<GossipEvent>,
     opened_tx: mpsc::Sender<Opened>,
     metrics: Option<GossipMetrics>,
@@ -788,9 +797,18 @@ impl Driver {
                 self.dropped_events += 1;
             }
         }
+        // Peers made ready together are fed in random order: with one large frame in flight,
+        // the order is the order their copies go out, and a fixed one (the router's, by
+        // peer id) would make the same peers last at every node.
+        let mut ready = std::mem::take(&mut self.ready);
         while let Some(peer) = self.router.next_ready() {
+            ready.push(peer);
+        }
+        ready.shuffle(&mut self.rng);
+        for peer in ready.drain(..) {
             self.feed(peer);
         }
+        self.ready = ready;
     }
 
     /// Forget the peer's writer. Its stream is closed politely: at once when idle, else
