@@ -800,13 +800,20 @@ impl Driver {
         // Peers made ready together are fed in random order: with one large frame in flight,
         // the order is the order their copies go out, and a fixed one (the router's, by
         // peer id) would make the same peers last at every node.
+        // Feeding can make more peers ready (a written copy releases the next one held
+        // back): repeat until none is left, as the loop over the router's order did.
         let mut ready = std::mem::take(&mut self.ready);
-        while let Some(peer) = self.router.next_ready() {
-            ready.push(peer);
-        }
-        ready.shuffle(&mut self.rng);
-        for peer in ready.drain(..) {
-            self.feed(peer);
+        loop {
+            while let Some(peer) = self.router.next_ready() {
+                ready.push(peer);
+            }
+            if ready.is_empty() {
+                break;
+            }
+            ready.shuffle(&mut self.rng);
+            for peer in ready.drain(..) {
+                self.feed(peer);
+            }
         }
         self.ready = ready;
     }
