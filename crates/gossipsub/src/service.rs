@@ -508,7 +508,7 @@ impl Driver {
                 Some((peer, read)) = self.readers.next() => {
                     self.read(peer, read);
                     // Take what else is already there before the bookkeeping of `after`.
-                    for _ in 0..INPUT_BATCH {
+                    for _ in 0..RPC_BATCH {
                         match futures::poll!(self.readers.next()) {
                             std::task::Poll::Ready(Some((peer, read))) => self.read(peer, read),
                             _ => break,
@@ -977,8 +977,9 @@ fn close(mut stream: plexus_core::BoxStream) {
     });
 }
 
-/// Inputs handled per wake-up of the driver before it delivers events and feeds writers.
-const INPUT_BATCH: usize = 64;
+/// RPCs taken from the inbound streams per wake-up of the driver before it delivers events
+/// and feeds writers.
+const RPC_BATCH: usize = 64;
 
 /// Most bytes of small frames written together.
 const COALESCE: usize = 16 * 1024;
