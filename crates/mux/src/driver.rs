@@ -54,6 +54,13 @@ use crate::{DriverConfig, MuxCore, MuxEvent, StreamErrorKind};
 /// Busy driver iterations before yielding to the runtime.
 const MAX_SPINS: usize = 16;
 
+/// The stack buffer a read goes to when nothing is buffered (see `Driver::read_in`).
+const PROBE: usize = 16 * 1024;
+
+/// The least a write batch reserves (see `Driver::gather`): small enough for the allocator's
+/// fast path, large enough for a few small frames.
+const MIN_BATCH: usize = 1024;
+
 /// Start `core` on `io`: spawns the driver task on the current tokio runtime
 /// and returns the connection handle.
 pub fn spawn<C: MuxCore, T: Io>(core: C, io: T, cfg: DriverConfig) -> Connection<C> {
@@ -92,6 +99,9 @@ pub fn spawn<C: MuxCore, T: Io>(core: C, io: T, cfg: DriverConfig) -> Connection
         wake_buf: Vec::new(),
         reported_buffers: false,
         written: 0,
+        small_reads: true,
+        batch: 0,
+        last_batch: 0,
     };
     tokio::spawn(driver);
     Connection { shared }
@@ -280,6 +290,12 @@ struct Driver<C: MuxCore, T> {
     reported_buffers: bool,
     /// Bytes ever written to the transport (published as `Shared::written`).
     written: u64,
+    /// The last read from the transport was shorter than [`PROBE`] (see `read_in`).
+    small_reads: bool,
+    /// Bytes gathered since the write batch was last released.
+    batch: usize,
+    /// Bytes gathered between the last two releases of the write batch: sizes the next one.
+    last_batch: usize,
 }
 
 impl<C: MuxCore, T: Io> Driver<C, T> {
@@ -351,12 +367,16 @@ impl<C: MuxCore, T: Io> Driver<C, T> {
         if !self.write_failed && self.write_buf.len() < self.write_cap {
             let budget = self.write_cap - self.write_buf.len();
             if self.write_buf.capacity() == 0 && sh.core.wants_transmit() {
-                // One allocation for the batch (not touched beyond what is written).
-                self.write_buf.reserve(self.write_cap);
+                // Sized like the last batch (twice, within bounds): a connection carrying
+                // small messages allocates a small batch, one carrying bulk data one of
+                // `write_cap` (the batch grows if more comes).
+                let want = (2 * self.last_batch).clamp(MIN_BATCH, self.write_cap);
+                self.write_buf.reserve(want);
             }
             let before = self.write_buf.len();
             sh.core.poll_transmit(now, &mut self.write_buf, budget);
             sh.gathered += (self.write_buf.len() - before) as u64;
+            self.batch += self.write_buf.len() - before;
         }
         sh.written = self.written;
         sh.wake_flushed(&mut self.wake_buf);
@@ -395,6 +415,7 @@ impl<C: MuxCore, T: Io> Driver<C, T> {
                     self.need_flush = false;
                     // All sent: hold no write batch while idle.
                     self.write_buf = BytesMut::new();
+                    self.last_batch = std::mem::take(&mut self.batch);
                 }
                 Poll::Ready(Err(e)) => {
                     self.write_failed(e);
@@ -427,8 +448,39 @@ impl<C: MuxCore, T: Io> Driver<C, T> {
             tracing::trace!("muxer input blocked");
             return progress;
         }
-        self.read_buf.reserve(self.read_chunk);
-        let res = std::pin::pin!(self.io.read_buf(&mut self.read_buf)).poll(cx);
+        let res =
+            if self.read_buf.is_empty() && self.read_buf.capacity() < PROBE && self.small_reads {
+                // Nothing buffered, no read buffer to speak of, and the last read was small:
+                // read into the stack first, so that a read that would wait allocates nothing
+                // and a small one allocates only what came (a full probe means more is coming:
+                // a whole read chunk). Bulk data is read straight into read chunks.
+                let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); PROBE];
+                let mut probe = ReadBuf::uninit(&mut probe);
+                match Pin::new(&mut self.io).poll_read(cx, &mut probe) {
+                    Poll::Ready(Ok(())) => {
+                        let got = probe.filled();
+                        if !got.is_empty() {
+                            let cap = if got.len() < PROBE {
+                                got.len()
+                            } else {
+                                self.read_chunk.max(PROBE)
+                            };
+                            let mut fresh = BytesMut::with_capacity(cap);
+                            fresh.extend_from_slice(got);
+                            self.read_buf = fresh;
+                        }
+                        Poll::Ready(Ok(got.len()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            } else {
+                self.read_buf.reserve(self.read_chunk);
+                std::pin::pin!(self.io.read_buf(&mut self.read_buf)).poll(cx)
+            };
+        if let Poll::Ready(Ok(n)) = res {
+            self.small_reads = n < PROBE;
+        }
         match res {
             Poll::Ready(Ok(0)) => {
                 self.read_ended(None);

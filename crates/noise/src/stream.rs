@@ -20,6 +20,10 @@ const WIRE_FRAME: usize = LEN_PREFIX_LEN + MAX_FRAME_LEN;
 /// The raw (ciphertext) read buffer: one whole frame plus a read chunk.
 const RAW_CAP: usize = WIRE_FRAME + READ_CHUNK;
 
+/// The stack buffer a read goes to when nothing is buffered: a read that finds nothing costs
+/// no allocation, and a small one an exact one.
+const PROBE: usize = READ_CHUNK;
+
 /// A Noise-encrypted byte stream over `T`.
 ///
 /// Writes are buffered up to one frame of plaintext ([`MAX_PLAINTEXT_LEN`]), copied once into
@@ -32,8 +36,10 @@ const RAW_CAP: usize = WIRE_FRAME + READ_CHUNK;
 /// Reads fill a raw buffer of one frame plus [`READ_CHUNK`] bytes and decrypt each whole frame
 /// in place there ([`NoiseFramer::open_in_place`]); reads copy the plaintext out of it, so each
 /// byte is copied once, into the caller's buffer, which is never zero-filled (it may be
-/// uninitialised). An inner EOF at a frame boundary is EOF; inside a frame it is an
-/// `UnexpectedEof` error carrying [`NoiseError::TruncatedFrame`].
+/// uninitialised). When nothing is buffered and the last read was small, a read goes to a
+/// stack buffer first: a read that would wait allocates nothing, a small one only what came.
+/// An inner EOF at a frame boundary is EOF; inside a frame it is an `UnexpectedEof` error
+/// carrying [`NoiseError::TruncatedFrame`].
 ///
 /// Memory per stream is bounded: about 80 KiB to read, 64 KiB + 64 KiB to write. Every buffer
 /// is allocated on first use and released when the stream goes idle (the read buffer when the
@@ -50,13 +56,17 @@ pub struct NoiseStream<T> {
     /// The frame at the front of `raw`, decrypted in place, whose plaintext is not all read.
     opened: Option<Opened>,
     read_eof: bool,
+    /// The last read from `inner` was shorter than [`PROBE`]: the next one, when nothing is
+    /// buffered, goes to the stack first.
+    small_reads: bool,
     read_failed: bool,
     /// An error met after some plaintext was already handed out in the same call: reported
     /// by the next read, so that nothing decrypted before it is lost.
     read_error: Option<NoiseError>,
     /// The frame being filled: two bytes of room for the length prefix, then the plaintext
     /// written so far (empty: nothing staged). Sealed in place and swapped with `wire`, so
-    /// each written byte is copied once. Capacity one wire frame once used; none while idle.
+    /// each written byte is copied once. Capacity what was written and the tag, growing at
+    /// least twofold, at most one wire frame; none while idle.
     stage: Vec<u8>,
     /// One encrypted frame being written to `inner`: `wire[wire_start..wire_end]` (a former
     /// `stage`); released when a flush completes.
@@ -100,6 +110,7 @@ impl<T> NoiseStream<T> {
             raw: BytesMut::new(),
             opened: None,
             read_eof: false,
+            small_reads: true,
             read_failed: false,
             read_error: None,
             stage: Vec::new(),
@@ -199,13 +210,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> NoiseStream<T> {
             self.seal()?;
             self.try_drain(cx)?;
         }
-        if self.stage.is_empty() {
-            if self.stage.capacity() < WIRE_FRAME {
-                self.stage.reserve_exact(WIRE_FRAME);
-            }
-            self.stage.extend_from_slice(&[0; LEN_PREFIX_LEN]);
-        }
+        let prefix = if self.stage.is_empty() {
+            LEN_PREFIX_LEN
+        } else {
+            0
+        };
         let n = buf.len().min(MAX_PLAINTEXT_LEN - self.staged());
+        // Room for the prefix, these bytes and the tag, growing at least twofold but never
+        // past one wire frame: a small write costs a small allocation, a large one a few.
+        let want = self.stage.len() + prefix + n + TAG_LEN;
+        if self.stage.capacity() < want {
+            let cap = want.max(2 * self.stage.capacity()).min(WIRE_FRAME);
+            self.stage.reserve_exact(cap - self.stage.len());
+        }
+        self.stage.extend_from_slice(&[0; LEN_PREFIX_LEN][..prefix]);
         self.stage.extend_from_slice(&buf[..n]);
         if self.staged() == MAX_PLAINTEXT_LEN && self.wire_start == self.wire_end {
             self.seal()?;
@@ -289,6 +307,36 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
             }
             let needed = need.unwrap_or(LEN_PREFIX_LEN);
             let have = this.raw.len();
+            if have == 0 && this.raw.capacity() < READ_CHUNK && this.small_reads {
+                // Nothing buffered, no read buffer to speak of (idle, or the exact buffer of
+                // a small read, consumed), and the last read was small: read into the stack
+                // first, so that a read that would wait allocates nothing and a small one
+                // allocates only what came. (Bulk data, whose reads fill the probe, is read
+                // straight into the whole buffer.)
+                let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); PROBE];
+                let mut probe = ReadBuf::uninit(&mut probe);
+                match Pin::new(&mut this.inner).poll_read(cx, &mut probe) {
+                    Poll::Ready(Ok(())) => {
+                        let got = probe.filled();
+                        this.small_reads = got.len() < PROBE;
+                        if got.is_empty() {
+                            this.read_eof = true;
+                        } else {
+                            // A full probe means more is coming: the whole read buffer.
+                            let cap = if this.small_reads { got.len() } else { RAW_CAP };
+                            let mut fresh = BytesMut::with_capacity(cap);
+                            fresh.extend_from_slice(got);
+                            this.raw = fresh;
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        this.raw = BytesMut::new();
+                        return Poll::Pending;
+                    }
+                }
+            }
             // Room for the rest of this frame and at least READ_CHUNK more, within RAW_CAP
             // (the capacity counts from the first unconsumed byte). An incomplete frame is
             // shorter than WIRE_FRAME, so a fresh buffer has RAW_CAP - have ≥ READ_CHUNK free:
@@ -309,7 +357,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
             let read = std::pin::pin!(this.inner.read_buf(&mut this.raw)).poll(cx);
             match read {
                 Poll::Ready(Ok(0)) => this.read_eof = true,
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(n)) => this.small_reads = n < PROBE,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     // Idle: hold no read buffer while waiting.
@@ -434,5 +482,35 @@ mod tests {
         let mut five = [0u8; 5];
         r.read_exact(&mut five).await.unwrap();
         assert_eq!(&five, b"again");
+    }
+
+    #[tokio::test]
+    async fn small_messages_cost_small_buffers() {
+        let (a, b) = tokio::io::duplex(256 * 1024);
+        let (fa, fb) = NoiseFramer::insecure_fixed_key_pair();
+        let (mut w, mut r) = (NoiseStream::new(a, fa), NoiseStream::new(b, fb));
+        // A small write stages a small frame, not a whole wire frame.
+        w.write_all(&[7u8; 200]).await.unwrap();
+        assert!(w.stage.capacity() >= LEN_PREFIX_LEN + 200 + TAG_LEN);
+        assert!(w.stage.capacity() < 1024, "{}", w.stage.capacity());
+        w.flush().await.unwrap();
+        // Its frame is read through the stack: the read buffer holds just that frame.
+        let mut got = [0u8; 200];
+        r.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [7u8; 200]);
+        assert!(r.small_reads);
+        assert!(r.raw.capacity() < 1024, "{}", r.raw.capacity());
+        // Many small writes grow the frame up to one wire frame, never past it.
+        for _ in 0..1000 {
+            w.write_all(&[1u8; 100]).await.unwrap();
+            assert!(w.stage.capacity() <= WIRE_FRAME);
+        }
+        w.flush().await.unwrap();
+        // Bulk data is read straight into the whole read buffer.
+        let mut all = vec![0u8; 100_000];
+        r.read_exact(&mut all).await.unwrap();
+        assert!(all.iter().all(|b| *b == 1));
+        assert!(!r.small_reads);
+        assert!(r.raw.capacity() <= RAW_CAP);
     }
 }

@@ -448,3 +448,54 @@ async fn frames_from_the_hand_built_remote_are_read_in_order() {
     ours.read_to_end(&mut got).await.unwrap();
     assert_eq!(got, b"abc");
 }
+
+#[tokio::test]
+async fn frames_split_anywhere_by_the_transport_are_read_exactly() {
+    // Small and full-size frames whose wire bytes arrive in pieces of every kind: single
+    // bytes, pieces ending inside a length prefix or a tag, pieces of exactly the read probe
+    // (16 KiB) and one byte more, and pieces spanning several frames, with the reader
+    // waiting in between (so reads start from an empty buffer again and again).
+    let (mut ours, mut raw, mut ts) = transport_with_hand().await;
+    let sizes = [
+        1usize, 200, 65_519, 3, 16_000, 16_384, 65_519, 90, 1, 40_000, 700,
+    ];
+    let mut plain = Vec::new();
+    let mut wire = Vec::new();
+    for (i, len) in sizes.iter().enumerate() {
+        let part: Vec<u8> = (0..*len).map(|j| (j * 31 + i * 7) as u8).collect();
+        wire.extend_from_slice(&frame(&mut ts, &part));
+        plain.extend_from_slice(&part);
+    }
+    let pieces = [
+        1usize, 1, 5, 300, 16_384, 16_385, 2, 70_000, 18, 17, 1, 9_000,
+    ];
+    let reader = async {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 100_000];
+        let lens = [7usize, 100_000, 1, 16_384, 333];
+        for len in lens.iter().cycle() {
+            let n = ours.read(&mut buf[..*len]).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    };
+    let writer = async {
+        let mut off = 0;
+        for p in pieces.iter().cycle() {
+            if off == wire.len() {
+                break;
+            }
+            let end = (off + p).min(wire.len());
+            raw.write_all(&wire[off..end]).await.unwrap();
+            off = end;
+            tokio::task::yield_now().await;
+        }
+        raw.shutdown().await.unwrap();
+    };
+    let (got, ()) = tokio::join!(reader, writer);
+    assert_eq!(got.len(), plain.len());
+    assert!(got == plain, "plaintext differs");
+}
