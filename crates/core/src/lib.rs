@@ -232,6 +232,12 @@ pub trait SecurityUpgrade: Send + Sync + 'static {
 pub trait MuxedStream: Io {
     /// Abort the stream both ways; the remote sees a reset.
     fn reset(&mut self);
+    /// Bytes already received on this stream and waiting to be read: a reader can size its
+    /// buffer by what has arrived without reserving what a remote merely announced. A hint;
+    /// the default (0) says nothing is known.
+    fn readable(&self) -> usize {
+        0
+    }
 }
 
 /// A boxed [`MuxedStream`].

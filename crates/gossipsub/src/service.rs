@@ -1016,12 +1016,17 @@ fn reader(inbound: InboundStream, limits: crate::wire::WireLimits) -> Reader {
                     Err(e) => e,
                 },
                 Ok(None) => {
-                    // Room for the rest of the frame being read, in chunks of at most
-                    // READ_CHUNK (never reserving a declared length before its bytes
-                    // arrive); a small read when nothing is pending, so an idle stream
-                    // holds little.
+                    // Room for the rest of the frame being read: what of it has already
+                    // arrived (buffered in the muxer) at once, in one allocation, else
+                    // chunks of at most READ_CHUNK, never reserving a declared length
+                    // before its bytes arrive; a small read when nothing is pending, so an
+                    // idle stream holds little.
                     let want = match st.dec.frame_len(&st.buf) {
-                        Some(total) => total.saturating_sub(st.buf.len()).clamp(1, READ_CHUNK),
+                        Some(total) => {
+                            let rest = total.saturating_sub(st.buf.len());
+                            let arrived = st.inbound.stream.readable().min(rest);
+                            arrived.max(rest.clamp(1, READ_CHUNK))
+                        }
                         None => IDLE_READ,
                     };
                     st.buf.reserve(want);

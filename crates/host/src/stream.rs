@@ -80,6 +80,9 @@ impl MuxedStream for Muxed {
     fn reset(&mut self) {
         self.0.reset();
     }
+    fn readable(&self) -> usize {
+        self.0.readable()
+    }
 }
 
 /// An inbound stream holding its (peer, protocol) slot until dropped.
@@ -117,6 +120,9 @@ impl AsyncWrite for Guarded {
 impl MuxedStream for Guarded {
     fn reset(&mut self) {
         self.inner.reset();
+    }
+    fn readable(&self) -> usize {
+        self.inner.readable()
     }
 }
 

@@ -321,6 +321,15 @@ impl<T: plexus_core::MuxedStream> plexus_core::MuxedStream for Negotiated<T> {
     fn reset(&mut self) {
         self.io.reset();
     }
+    fn readable(&self) -> usize {
+        // Application data read along with the negotiation comes first.
+        let ours = if self.lazy.is_none() {
+            self.rbuf.len()
+        } else {
+            0
+        };
+        ours + self.io.readable()
+    }
 }
 
 #[cfg(test)]
@@ -329,6 +338,51 @@ mod tests {
 
     use super::*;
     use crate::Message;
+
+    /// A muxed stream that says `n` bytes wait in the muxer (reads and writes go nowhere).
+    struct Buffered(usize);
+
+    impl AsyncRead for Buffered {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Buffered {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl plexus_core::MuxedStream for Buffered {
+        fn reset(&mut self) {}
+        fn readable(&self) -> usize {
+            self.0
+        }
+    }
+
+    #[test]
+    fn readable_counts_bytes_read_past_the_negotiation_and_the_muxers() {
+        use plexus_core::MuxedStream;
+        let n = Negotiated::completed(Buffered(7), BytesMut::from(&b"early"[..]));
+        assert_eq!(n.readable(), 5 + 7);
+        let n = Negotiated::completed(Buffered(0), BytesMut::new());
+        assert_eq!(n.readable(), 0);
+    }
 
     fn wire(msgs: &[Message], tail: &[u8]) -> Vec<u8> {
         let mut out = BytesMut::new();

@@ -890,6 +890,9 @@ impl<C: MuxCore> MuxedStream for Stream<C> {
         drop(g);
         w.into_iter().for_each(Waker::wake);
     }
+    fn readable(&self) -> usize {
+        lock(&self.shared).core.readable(self.id)
+    }
 }
 
 impl<C: MuxCore> Drop for Stream<C> {

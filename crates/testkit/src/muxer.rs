@@ -135,6 +135,7 @@ cases!(
     close_delivers_then_the_remote_sees_the_end,
     flush_waits_until_the_transport_took_the_data,
     flush_is_not_held_back_by_later_traffic,
+    readable_counts_what_arrived,
 );
 
 /// One `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per
@@ -172,6 +173,7 @@ macro_rules! muxer_conformance_tests {
             close_delivers_then_the_remote_sees_the_end,
             flush_waits_until_the_transport_took_the_data,
             flush_is_not_held_back_by_later_traffic,
+            readable_counts_what_arrived,
         );
     };
     (@cases ($factory:expr) $($case:ident),+ $(,)?) => {
@@ -549,6 +551,51 @@ async fn finish(a: &dyn MuxedConn, b: &dyn MuxedConn) {
     within(PROMPT, "responder: close", b.close()).await;
     assert!(a.is_closed(), "initiator: is_closed() false after close()");
     assert!(b.is_closed(), "responder: is_closed() false after close()");
+}
+
+/// `MuxedStream::readable` counts the bytes that arrived and were not read yet: 0 on a
+/// fresh stream, what the remote wrote once it arrived (never more), less what was read,
+/// and 0 again when all was read.
+pub async fn readable_counts_what_arrived(muxer: Arc<dyn MuxerUpgrade>) {
+    case("readable_counts_what_arrived", async move {
+        let (a, b) = connected_pair(&*muxer);
+        let mut sa = open(&*a, "initiator").await;
+        write_all(&mut sa, b"hi", "initiator").await;
+        let mut sb = accept(&*b, "responder").await;
+        let mut two = [0u8; 2];
+        within(PROMPT, "responder: read", sb.read_exact(&mut two))
+            .await
+            .expect("read");
+        assert_eq!(sb.readable(), 0, "all read");
+        let data = pattern(12, 20_000);
+        write_all(&mut sa, &data, "initiator").await;
+        let deadline = tokio::time::Instant::now() + PROMPT;
+        while sb.readable() < data.len() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "responder: {} of {} bytes arrived",
+                sb.readable(),
+                data.len()
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(sb.readable(), data.len(), "no more than was written");
+        let mut part = vec![0u8; 5_000];
+        within(PROMPT, "responder: read", sb.read_exact(&mut part))
+            .await
+            .expect("read");
+        assert_eq!(sb.readable(), data.len() - part.len());
+        let mut rest = vec![0u8; data.len() - part.len()];
+        within(PROMPT, "responder: read", sb.read_exact(&mut rest))
+            .await
+            .expect("read");
+        assert_eq!(sb.readable(), 0);
+        part.extend_from_slice(&rest);
+        assert_bytes(&part, &data, "responder");
+        drop((sa, sb));
+        finish(&*a, &*b).await;
+    })
+    .await;
 }
 
 /// The initiator opens a stream, writes 4 KiB and half-closes; the responder
