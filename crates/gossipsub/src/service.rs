@@ -169,7 +169,11 @@ type Reader = Pin<Box<dyn futures::Stream<Item = (PeerId, Read)> + Send>>;
 
 /// A frame being written: yields the peer, the writer's generation, the stream back, and
 /// whether the write succeeded.
-type Write = Pin<Box<dyn Future<Output = (PeerId, u64, plexus_core::BoxStream, bool)> + Send>>;
+/// A frame (and the PREAMBLE before it) whose write failed.
+type Unsent = (Option<Bytes>, Bytes);
+
+type Write =
+    Pin<Box<dyn Future<Output = (PeerId, u64, plexus_core::BoxStream, Option<Unsent>)> + Send>>;
 
 /// The gossipsub service. [`GossipsubService::spawn`] starts it.
 #[derive(Debug)]
@@ -211,6 +215,7 @@ impl GossipsubService {
             router,
             writers: HashMap::new(),
             writes: FuturesUnordered::new(),
+            unsent: HashMap::new(),
             readers: SelectAll::new(),
             generation: 0,
             ready: Vec::new(),
@@ -233,7 +238,13 @@ impl GossipsubService {
                 secs: 0.0,
             },
         };
-        tokio::spawn(driver.run(cmd_rx, opened_rx, incoming));
+        // Every log line of this node's router and glue names the node (many nodes can share
+        // a process: tests, the devnet).
+        let span = tracing::debug_span!("gossipsub", local = %driver.host.peer_id());
+        tokio::spawn(tracing::Instrument::instrument(
+            driver.run(cmd_rx, opened_rx, incoming),
+            span,
+        ));
         Ok((Gossipsub { cmd: cmd_tx }, event_rx))
     }
 }
@@ -438,6 +449,11 @@ struct Driver {
     writers: HashMap<PeerId, Writer>,
     /// Frames being written.
     writes: FuturesUnordered<Write>,
+    /// Per peer, the frame whose write failed, written first on the stream that replaces the
+    /// failed one: it may carry a GRAFT or PRUNE, and losing one leaves a mesh edge known to
+    /// one side only. (A frame the peer already read is harmless twice: a repeated GRAFT,
+    /// PRUNE or subscription changes nothing, a repeated message is a duplicate.)
+    unsent: HashMap<PeerId, Unsent>,
     /// Inbound streams.
     readers: SelectAll<Reader>,
     /// The last writer generation handed out.
@@ -515,8 +531,8 @@ impl Driver {
                         }
                     }
                 }
-                Some((peer, generation, stream, ok)) = self.writes.next() => {
-                    self.written(peer, generation, stream, ok);
+                Some((peer, generation, stream, unsent)) = self.writes.next() => {
+                    self.written(peer, generation, stream, unsent);
                 }
                 Some((peer, res)) = opened.recv() => self.opened(peer, res),
                 ev = self.events.recv() => match ev {
@@ -636,11 +652,23 @@ impl Driver {
                     return;
                 }
                 self.generation += 1;
+                let generation = self.generation;
+                let stream = match self.unsent.remove(&peer) {
+                    // The frame the failed stream did not take goes first (outside the
+                    // large-frame slots: this is rare).
+                    Some((preamble, frame)) => {
+                        tracing::debug!(%peer, len = frame.len(), "writing the unsent frame again");
+                        self.writes
+                            .push(write(peer, generation, stream, preamble, frame));
+                        None
+                    }
+                    None => Some(stream),
+                };
                 self.writers.insert(
                     peer,
                     Writer {
-                        generation: self.generation,
-                        stream: Some(stream),
+                        generation,
+                        stream,
                         large: None,
                     },
                 );
@@ -650,15 +678,24 @@ impl Driver {
                 tracing::debug!(%peer, error = %e, "no gossipsub stream to peer");
                 // Still connected (the stream may have gone to a connection that was
                 // being replaced): try again shortly, a few times.
-                self.reopen(peer, REOPEN_DELAY);
+                if !self.reopen(peer, REOPEN_DELAY) {
+                    self.unsent.remove(&peer);
+                }
             }
         }
     }
 
     /// A write finished: the writer takes its stream back and the next frame, or, when the
     /// write failed, the stream is replaced.
-    fn written(&mut self, peer: PeerId, generation: u64, stream: plexus_core::BoxStream, ok: bool) {
+    fn written(
+        &mut self,
+        peer: PeerId,
+        generation: u64,
+        stream: plexus_core::BoxStream,
+        unsent: Option<Unsent>,
+    ) {
         let now = self.now();
+        let ok = unsent.is_none();
         let Some(w) = self
             .writers
             .get_mut(&peer)
@@ -691,7 +728,11 @@ impl Driver {
         // and open a new stream, a few times.
         if self.host.connection(&peer).is_some() && self.reopen(peer, Duration::ZERO) {
             self.router.outbound_lost(&peer);
+            if let Some(unsent) = unsent {
+                self.unsent.insert(peer, unsent);
+            }
         } else {
+            self.unsent.remove(&peer);
             self.router.remove_peer(&peer, now);
         }
     }
@@ -751,6 +792,7 @@ impl Driver {
     fn disconnected(&mut self, peer: PeerId) {
         let now = self.now();
         self.drop_writer(&peer);
+        self.unsent.remove(&peer);
         self.reopens.remove(&peer);
         self.router.remove_peer(&peer, now);
     }
@@ -966,7 +1008,7 @@ fn write(
                 Ok(()) => stream.flush().await.is_ok(),
                 Err(_) => false,
             };
-        (peer, generation, stream, ok)
+        (peer, generation, stream, (!ok).then_some((preamble, frame)))
     })
 }
 

@@ -314,3 +314,75 @@ async fn a_copy_slower_than_the_others_gives_up_the_large_slot_early() {
         assert_eq!(data[0], i, "in order, none lost");
     }
 }
+
+/// Read whole RPCs from `stream` until one carries a GRAFT for `topic`, or `WAIT` passes.
+async fn graft_arrives(stream: &mut plexus_core::BoxStream, topic: &str) -> bool {
+    use tokio::io::AsyncReadExt;
+    let limits = plexus_gossipsub::wire::WireLimits::default();
+    let mut dec = plexus_gossipsub::wire::FrameDecoder::new(limits.max_transmit_size);
+    let mut buf = bytes::BytesMut::new();
+    let t: TopicHash = topic.into();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            while let Ok(Some(body)) = dec.decode(&mut buf) {
+                let rpc = plexus_gossipsub::wire::decode_rpc(body, &limits).expect("an RPC");
+                if rpc.control.graft.contains(&t) {
+                    return true;
+                }
+            }
+            buf.reserve(4096);
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_graft_in_a_failed_write_goes_out_on_the_next_stream() {
+    // `b` speaks gossipsub by hand. It resets `a`'s first stream to it, then subscribes:
+    // `a` grafts `b` at its next heartbeat, the write fails on the reset stream, and `a`
+    // opens another. The GRAFT must arrive on that one; lost, `a` would keep `b` in its
+    // mesh while `b` never heard of it (seen in the devnet: a one-way mesh edge that
+    // stayed).
+    let (ha, ga, _ea) = node(fast()).await;
+    ga.subscribe(T).await.unwrap();
+    let hb = host().await;
+    let mut incoming = hb
+        .handle("/meshsub/1.1.0", plexus_host::HandlerOpts::default())
+        .unwrap();
+    hb.connect(vec![addr_of(&ha)]).await.unwrap();
+    let mut first = tokio::time::timeout(WAIT, incoming.next())
+        .await
+        .unwrap()
+        .unwrap();
+    first.stream.reset();
+    let (_, mut s) = hb
+        .new_stream(ha.peer_id(), &["/meshsub/1.1.0"])
+        .await
+        .unwrap();
+    let subs = [plexus_gossipsub::SubOpt {
+        subscribe: true,
+        topic: T.into(),
+    }];
+    s.write_all(&plexus_gossipsub::wire::encode_control_frame(
+        &subs,
+        &Default::default(),
+    ))
+    .await
+    .unwrap();
+    s.flush().await.unwrap();
+    let mut second = tokio::time::timeout(WAIT, incoming.next())
+        .await
+        .expect("a second stream from a")
+        .unwrap();
+    assert!(
+        graft_arrives(&mut second.stream, T).await,
+        "no GRAFT on the new stream"
+    );
+    let t: TopicHash = T.into();
+    assert_eq!(wait_for_mesh(&ga, &t, 1, WAIT).await, 1, "a keeps b meshed");
+}

@@ -938,6 +938,12 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
                 .or_default() += 1;
         }
     }
+    let names: HashMap<PeerId, String> = nodes
+        .iter()
+        .flatten()
+        .map(|nd| (nd.id(), format!("node-{} ({})", nd.idx, nd.id())))
+        .collect();
+    let name_of = |p: &PeerId| names.get(p).cloned().unwrap_or_else(|| p.to_string());
     let mut stable = 0;
     loop {
         let mut ready = 0usize;
@@ -974,10 +980,13 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
         }
         // And the meshes agree: a GRAFT still being answered (refused because it beat a
         // Status handshake) shows as an edge one way only.
-        let mutual = edges
+        let one_way: Vec<String> = edges
             .iter()
             .filter(|(_, _, m)| honest_ids.contains(m))
-            .all(|(a, t, b)| edges.contains(&(*b, t.clone(), *a)));
+            .filter(|(a, t, b)| !edges.contains(&(*b, t.clone(), *a)))
+            .map(|(a, t, b)| format!("{} -> {} on {t}", name_of(a), name_of(b)))
+            .collect();
+        let mutual = one_way.is_empty();
         if !mutual {
             ready = ready.saturating_sub(1);
         }
@@ -990,6 +999,7 @@ pub(crate) async fn run(args: &DevnetArgs, out: Out) -> Result<(), Failure> {
                     "ready": ready,
                     "honest": honest,
                     "mutual": mutual,
+                    "one_way": one_way,
                     "empty_meshes": lonely,
                     "seconds": warm.elapsed().as_secs_f64(),
                 }),
