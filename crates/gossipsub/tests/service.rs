@@ -229,14 +229,8 @@ async fn metrics_follow_the_router() {
     assert!(text.contains("gossipsub_peer_scores_count"));
 }
 
-/// A host that speaks just enough gossipsub to be sent messages, and never reads them.
-async fn stalled_peer(a: &Host, topic: &str) -> (Host, Vec<plexus_host::InboundStream>) {
-    let h = host().await;
-    let mut incoming = h
-        .handle("/meshsub/1.1.0", plexus_host::HandlerOpts::default())
-        .unwrap();
-    h.connect(vec![addr_of(a)]).await.unwrap();
-    // Subscribe on our own stream to `a`.
+/// Open a gossipsub stream from `h` to `a` and announce a subscription to `topic` on it.
+async fn subscribe_by_hand(h: &Host, a: &Host, topic: &str) -> plexus_core::BoxStream {
     let (_, mut s) = h
         .new_stream(a.peer_id(), &["/meshsub/1.1.0"])
         .await
@@ -248,7 +242,17 @@ async fn stalled_peer(a: &Host, topic: &str) -> (Host, Vec<plexus_host::InboundS
     let frame = plexus_gossipsub::wire::encode_control_frame(&subs, &Default::default());
     s.write_all(&frame).await.unwrap();
     s.flush().await.unwrap();
-    std::mem::forget(s);
+    s
+}
+
+/// A host that speaks just enough gossipsub to be sent messages, and never reads them.
+async fn stalled_peer(a: &Host, topic: &str) -> (Host, Vec<plexus_host::InboundStream>) {
+    let h = host().await;
+    let mut incoming = h
+        .handle("/meshsub/1.1.0", plexus_host::HandlerOpts::default())
+        .unwrap();
+    h.connect(vec![addr_of(a)]).await.unwrap();
+    std::mem::forget(subscribe_by_hand(&h, a, topic).await);
     // Take `a`'s stream to us and never read it.
     let inbound = tokio::time::timeout(WAIT, incoming.next())
         .await
@@ -360,21 +364,7 @@ async fn a_graft_in_a_failed_write_goes_out_on_the_next_stream() {
         .unwrap()
         .unwrap();
     first.stream.reset();
-    let (_, mut s) = hb
-        .new_stream(ha.peer_id(), &["/meshsub/1.1.0"])
-        .await
-        .unwrap();
-    let subs = [plexus_gossipsub::SubOpt {
-        subscribe: true,
-        topic: T.into(),
-    }];
-    s.write_all(&plexus_gossipsub::wire::encode_control_frame(
-        &subs,
-        &Default::default(),
-    ))
-    .await
-    .unwrap();
-    s.flush().await.unwrap();
+    let _s = subscribe_by_hand(&hb, &ha, T).await;
     let mut second = tokio::time::timeout(WAIT, incoming.next())
         .await
         .expect("a second stream from a")
