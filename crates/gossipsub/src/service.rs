@@ -167,11 +167,11 @@ enum Read {
 /// An inbound stream, as the RPCs read from it.
 type Reader = Pin<Box<dyn futures::Stream<Item = (PeerId, Read)> + Send>>;
 
-/// A frame being written: yields the peer, the writer's generation, the stream back, and
-/// whether the write succeeded.
 /// A frame (and the PREAMBLE before it) whose write failed.
 type Unsent = (Option<Bytes>, Bytes);
 
+/// A frame being written: yields the peer, the writer's generation, the stream back, and,
+/// when the write failed, what it did not write.
 type Write =
     Pin<Box<dyn Future<Output = (PeerId, u64, plexus_core::BoxStream, Option<Unsent>)> + Send>>;
 
