@@ -22,6 +22,7 @@
 mod error;
 mod gater;
 mod limits;
+mod probe;
 pub mod wire;
 
 use std::future::Future;
@@ -32,6 +33,7 @@ pub use gater::{AllowAll, ConnInfo, ConnectionGater, DenyReason, Verdict};
 pub use limits::{Limits, MuxLimits};
 pub use plexus_identity::{PeerId, PublicKey};
 pub use plexus_multiaddr::Multiaddr;
+pub use probe::{PROBE, poll_read_probe};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A boxed, sendable future: the return type of every async seam method, so

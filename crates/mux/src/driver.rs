@@ -46,16 +46,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use plexus_core::{BoxFut, BoxStream, Io, MuxError, MuxStats, MuxedConn, MuxedStream};
+use plexus_core::{
+    BoxFut, BoxStream, Io, MuxError, MuxStats, MuxedConn, MuxedStream, PROBE, poll_read_probe,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use crate::{DriverConfig, MuxCore, MuxEvent, StreamErrorKind};
 
 /// Busy driver iterations before yielding to the runtime.
 const MAX_SPINS: usize = 16;
-
-/// The stack buffer a read goes to when nothing is buffered (see `Driver::read_in`).
-const PROBE: usize = 16 * 1024;
 
 /// The least a write batch reserves (see `Driver::gather`): small enough for the allocator's
 /// fast path, large enough for a few small frames.
@@ -454,22 +453,13 @@ impl<C: MuxCore, T: Io> Driver<C, T> {
                 // read into the stack first, so that a read that would wait allocates nothing
                 // and a small one allocates only what came (a full probe means more is coming:
                 // a whole read chunk). Bulk data is read straight into read chunks.
-                let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); PROBE];
-                let mut probe = ReadBuf::uninit(&mut probe);
-                match Pin::new(&mut self.io).poll_read(cx, &mut probe) {
-                    Poll::Ready(Ok(())) => {
-                        let got = probe.filled();
-                        if !got.is_empty() {
-                            let cap = if got.len() < PROBE {
-                                got.len()
-                            } else {
-                                self.read_chunk.max(PROBE)
-                            };
-                            let mut fresh = BytesMut::with_capacity(cap);
-                            fresh.extend_from_slice(got);
-                            self.read_buf = fresh;
+                match poll_read_probe(&mut self.io, cx, self.read_chunk) {
+                    Poll::Ready(Ok(got)) => {
+                        let n = got.len();
+                        if n > 0 {
+                            self.read_buf = got;
                         }
-                        Poll::Ready(Ok(got.len()))
+                        Poll::Ready(Ok(n))
                     }
                     Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                     Poll::Pending => Poll::Pending,

@@ -20,9 +20,7 @@ const WIRE_FRAME: usize = LEN_PREFIX_LEN + MAX_FRAME_LEN;
 /// The raw (ciphertext) read buffer: one whole frame plus a read chunk.
 const RAW_CAP: usize = WIRE_FRAME + READ_CHUNK;
 
-/// The stack buffer a read goes to when nothing is buffered: a read that finds nothing costs
-/// no allocation, and a small one an exact one.
-const PROBE: usize = READ_CHUNK;
+use plexus_core::PROBE;
 
 /// A Noise-encrypted byte stream over `T`.
 ///
@@ -313,20 +311,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for NoiseStream<T> {
                 // first, so that a read that would wait allocates nothing and a small one
                 // allocates only what came. (Bulk data, whose reads fill the probe, is read
                 // straight into the whole buffer.)
-                let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); PROBE];
-                let mut probe = ReadBuf::uninit(&mut probe);
-                match Pin::new(&mut this.inner).poll_read(cx, &mut probe) {
-                    Poll::Ready(Ok(())) => {
-                        let got = probe.filled();
+                match plexus_core::poll_read_probe(&mut this.inner, cx, RAW_CAP) {
+                    Poll::Ready(Ok(got)) => {
                         this.small_reads = got.len() < PROBE;
                         if got.is_empty() {
                             this.read_eof = true;
                         } else {
-                            // A full probe means more is coming: the whole read buffer.
-                            let cap = if this.small_reads { got.len() } else { RAW_CAP };
-                            let mut fresh = BytesMut::with_capacity(cap);
-                            fresh.extend_from_slice(got);
-                            this.raw = fresh;
+                            this.raw = got;
                         }
                         continue;
                     }
