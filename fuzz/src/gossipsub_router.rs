@@ -153,6 +153,9 @@ fn cfg() -> Config {
         opportunistic_graft_ticks: 3,
         idontwant_message_size_threshold: 16,
         preamble_threshold: 32,
+        lazy_push_threshold: 24,
+        lazy_push_eager: 1,
+        max_lazy_push_per_heartbeat: 3,
         queue: QueueConfig {
             max_control_bytes: 4096,
             max_publish_bytes: 8192,

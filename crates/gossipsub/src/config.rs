@@ -178,6 +178,22 @@ pub struct Config {
     pub mesh_first_publish_threshold: usize,
     /// IDONTWANT ids honoured from one peer per heartbeat (storage bound). Default 5000.
     pub max_idontwant_per_heartbeat: usize,
+    /// Lazy push of large forwards: a message at least this large (encoded) that we forward
+    /// goes whole to only a few mesh peers ([`Config::lazy_push_eager`]); the other mesh
+    /// peers get an IHAVE for it at once and pull it with IWANT unless another copy reaches
+    /// them first. IHAVE and IWANT are v1.0 control messages, so every implementation takes
+    /// part. Cuts duplicates below one per message at the cost of a round trip for the
+    /// peers that pull (docs/gossipsub.md, "Lazy push"). Own publishes always go whole.
+    /// `usize::MAX` (the default) forwards every copy whole, as go-, rust- and js-libp2p do.
+    pub lazy_push_threshold: usize,
+    /// Whole copies of a lazily pushed forward when only the peer that sent it to us is known
+    /// to have it; one fewer for every other mesh peer known to have it (it sent a copy or an
+    /// IDONTWANT), down to none. Default 2.
+    pub lazy_push_eager: usize,
+    /// Lazy-push announcements to one peer per heartbeat; past it, copies go whole. Default
+    /// 5: go-, rust- and js-libp2p each heed 10 IHAVE messages from a peer per heartbeat, and
+    /// half of that leaves room for the heartbeat's own gossip.
+    pub max_lazy_push_per_heartbeat: usize,
     /// Heartbeats an IDONTWANT entry is kept. Default 3.
     pub idontwant_ttl_heartbeats: u64,
     /// plexus's experimental PREAMBLE / IMRECEIVING extension ([`crate::PREAMBLE_EXTENSION`],
@@ -277,6 +293,9 @@ impl Default for Config {
             idontwant_on_publish_threshold: 1000,
             mesh_first_publish_threshold: 16 * 1024,
             max_idontwant_per_heartbeat: 5000,
+            lazy_push_threshold: usize::MAX,
+            lazy_push_eager: 2,
+            max_lazy_push_per_heartbeat: 5,
             idontwant_ttl_heartbeats: 3,
             preamble_threshold: usize::MAX,
             max_preambles_per_peer: 8,

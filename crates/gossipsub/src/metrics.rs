@@ -99,7 +99,7 @@ impl GossipMetrics {
         );
         r.register(
             "control",
-            "Control activity (ihave_sent, iwant_sent, iwant_served, broken_promises, graft_in_backoff, graft_not_accepted, graylisted_rpcs, preamble_sent, preamble_received, preamble_expired, imreceiving_sent, imreceiving_received)",
+            "Control activity (ihave_sent, lazy_push_announced, iwant_sent, iwant_served, broken_promises, graft_in_backoff, graft_not_accepted, graylisted_rpcs, preamble_sent, preamble_received, preamble_expired, imreceiving_sent, imreceiving_received)",
             inner.control.clone(),
         );
         r.register(
@@ -168,6 +168,11 @@ impl GossipMetrics {
         }
         for (kind, a, b) in [
             ("ihave_sent", s.ihave_sent, p.ihave_sent),
+            (
+                "lazy_push_announced",
+                s.lazy_push_announced,
+                p.lazy_push_announced,
+            ),
             ("iwant_sent", s.iwant_sent, p.iwant_sent),
             ("iwant_served", s.iwant_served, p.iwant_served),
             ("broken_promises", s.broken_promises, p.broken_promises),

@@ -198,6 +198,8 @@ pub struct RouterStats {
     pub graylisted_rpcs: u64,
     /// IHAVE ids sent.
     pub ihave_sent: u64,
+    /// Forwards announced with an IHAVE instead of a whole copy ([`Config::lazy_push_threshold`]).
+    pub lazy_push_announced: u64,
     /// IWANT ids sent.
     pub iwant_sent: u64,
     /// Messages served to IWANT.
@@ -251,6 +253,10 @@ struct PeerState {
     idontwant_this_hb: usize,
     ihave_this_hb: usize,
     iasked_this_hb: usize,
+    /// Lazy-push announcements to it this heartbeat (at most `max_lazy_push_per_heartbeat`).
+    lazy_this_hb: usize,
+    /// Those not yet asked for: an IWANT for one is served as a forward.
+    lazy_announced: Vec<MessageId>,
 }
 
 #[derive(Debug)]
@@ -637,6 +643,8 @@ impl Router {
                 dont_send: HashMap::new(),
                 idontwant_this_hb: 0,
                 ihave_this_hb: 0,
+                lazy_this_hb: 0,
+                lazy_announced: Vec::new(),
                 iasked_this_hb: 0,
             },
         );
@@ -1111,6 +1119,7 @@ impl Router {
             .get(&topic)
             .map(|m| m.iter().copied().collect())
             .unwrap_or_default();
+        let mut to: Vec<PeerId> = Vec::new();
         for p in targets {
             if p == source || also_from.contains(&p) || Some(p) == author {
                 continue;
@@ -1123,8 +1132,58 @@ impl Router {
                 self.stats.idontwant_skipped += 1;
                 continue;
             }
+            to.push(p);
+        }
+        // Lazy push: whole copies to a few, an IHAVE to the rest. Every mesh peer known to
+        // have the message beyond its sender means it is spreading already, and one whole
+        // copy fewer is needed.
+        let mut eager = usize::MAX;
+        if frame.len() >= self.cfg.lazy_push_threshold {
+            to.shuffle(&mut self.rng);
+            let mesh_len = self.mesh.get(&topic).map_or(0, BTreeSet::len);
+            let have = mesh_len.saturating_sub(to.len());
+            eager = self
+                .cfg
+                .lazy_push_eager
+                .saturating_sub(have.saturating_sub(1));
+        }
+        for (i, p) in to.into_iter().enumerate() {
+            if i >= eager && self.announce_lazily(p, &topic, &id, now) {
+                continue;
+            }
             self.enqueue(p, Class::Forward, frame.clone(), Some(id.clone()), now);
         }
+    }
+
+    /// Queue a lazy-push IHAVE for `id` to `p`; false when `p` must get the copy whole (it
+    /// is below the gossip threshold, or had its announcements for this heartbeat).
+    fn announce_lazily(
+        &mut self,
+        p: PeerId,
+        topic: &TopicHash,
+        id: &MessageId,
+        now: Instant,
+    ) -> bool {
+        if self.peer_score(&p, now) < self.thresholds.gossip_threshold {
+            return false;
+        }
+        let max = self.cfg.max_lazy_push_per_heartbeat;
+        let Some(s) = self.peers.get_mut(&p) else {
+            return false;
+        };
+        if s.lazy_this_hb >= max || s.version.is_none() {
+            return false;
+        }
+        s.lazy_this_hb += 1;
+        s.lazy_announced.push(id.clone());
+        s.pending.ihave.push(IHave {
+            topic: topic.clone(),
+            ids: vec![id.clone()],
+        });
+        self.dirty.insert(p);
+        self.stats.ihave_sent += 1;
+        self.stats.lazy_push_announced += 1;
+        true
     }
 
     // ----- RPCs -----
@@ -1576,10 +1635,19 @@ impl Router {
                 }
                 p.dont_send.remove(&id);
             }
+            // A message we announced by lazy push is this peer's mesh copy: it goes with the
+            // forwards, not behind them.
+            let class = match p.lazy_announced.iter().position(|a| *a == id) {
+                Some(i) => {
+                    p.lazy_announced.swap_remove(i);
+                    Class::Forward
+                }
+                None => Class::Gossip,
+            };
             if let Some(frame) = self
                 .mcache
                 .get_for(&id, from, self.cfg.gossip_retransmission)
-                && self.enqueue(from, Class::Gossip, frame, Some(id), now)
+                && self.enqueue(from, class, frame, Some(id), now)
             {
                 self.stats.iwant_served += 1;
             }
@@ -1746,6 +1814,8 @@ impl Router {
             p.idontwant_this_hb = 0;
             p.ihave_this_hb = 0;
             p.iasked_this_hb = 0;
+            p.lazy_this_hb = 0;
+            p.lazy_announced.clear();
             p.queue.expire(&qcfg, now);
             let dropped = p.queue.take_drops();
             if dropped.iter().any(|d| *d > 0) {

@@ -477,6 +477,172 @@ fn ihave_across_topics_is_split_at_5000_ids_per_rpc() {
     );
 }
 
+// ----- lazy push -----
+
+fn lazy_cfg(eager: usize) -> Config {
+    Config {
+        validate_messages: false,
+        lazy_push_threshold: 16 * 1024,
+        lazy_push_eager: eager,
+        ..cfg()
+    }
+}
+
+fn ihave_ids_in(rpcs: &[Rpc]) -> Vec<MessageId> {
+    rpcs.iter()
+        .flat_map(|r| r.control.ihave.iter().flat_map(|i| i.ids.iter().cloned()))
+        .collect()
+}
+
+/// Whole copies and lazy announcements each mesh peer got.
+fn copies_and_announcements(h: &mut H, peers: &[PeerId], id: &MessageId) -> (usize, usize) {
+    let (mut whole, mut announced) = (0, 0);
+    for p in peers {
+        let sent = h.sent(*p);
+        let m = messages_in(&sent);
+        let a = ihave_ids_in(&sent).iter().filter(|i| *i == id).count();
+        assert!(
+            m + a <= 1,
+            "a peer gets a copy or an announcement, not both"
+        );
+        whole += m;
+        announced += a;
+    }
+    (whole, announced)
+}
+
+#[test]
+fn lazy_push_forwards_large_messages_whole_to_a_few_and_announces_them_to_the_rest() {
+    let mut h = H::new(lazy_cfg(2));
+    let peers = h.with_peers(8, Version::V1_2);
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    let mesh = h.r.mesh_peers(&topic());
+    assert_eq!(mesh.len(), 8);
+    let src = mesh[0];
+    let big = message(&[6u8; 20_000]);
+    h.rpc(src, msg_rpc(&big));
+    let id = id_of(&h.r, &big);
+    let (whole, announced) = copies_and_announcements(&mut h, &mesh[1..], &id);
+    assert_eq!((whole, announced), (2, 5), "two whole copies, five IHAVEs");
+    assert_eq!(h.r.stats().lazy_push_announced, 5);
+    // Under the threshold every copy goes whole, as without lazy push.
+    let small = message(&[7u8; 10_000]);
+    h.rpc(src, msg_rpc(&small));
+    let id = id_of(&h.r, &small);
+    assert_eq!(copies_and_announcements(&mut h, &mesh[1..], &id), (7, 0));
+    let _ = peers;
+}
+
+#[test]
+fn lazy_push_sends_fewer_whole_copies_as_more_mesh_peers_have_the_message() {
+    let mut h = H::new(Config {
+        validate_messages: true,
+        ..lazy_cfg(3)
+    });
+    h.with_peers(8, Version::V1_2);
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    let mesh = h.r.mesh_peers(&topic());
+    let big = message(&[8u8; 20_000]);
+    let id = id_of(&h.r, &big);
+    // The sender, a peer that sent a copy while it was validated, and one that said
+    // IDONTWANT: two beyond the sender, so one whole copy of three is left.
+    h.rpc(mesh[0], msg_rpc(&big));
+    h.rpc(mesh[1], msg_rpc(&big));
+    h.rpc(
+        mesh[2],
+        control(Control {
+            idontwant: vec![id.clone()],
+            ..Control::default()
+        }),
+    );
+    for p in &mesh {
+        h.sent(*p);
+    }
+    assert_eq!(validate_all(&mut h, Acceptance::Accept), 1);
+    assert_eq!(copies_and_announcements(&mut h, &mesh[3..], &id), (1, 4));
+    // With as many beyond the sender as whole copies, none goes whole.
+    let big = message(&[9u8; 20_000]);
+    let id = id_of(&h.r, &big);
+    for p in &mesh[..4] {
+        h.rpc(*p, msg_rpc(&big));
+    }
+    for p in &mesh {
+        h.sent(*p);
+    }
+    assert_eq!(validate_all(&mut h, Acceptance::Accept), 1);
+    assert_eq!(copies_and_announcements(&mut h, &mesh[4..], &id), (0, 4));
+}
+
+#[test]
+fn lazy_push_announcements_are_pulled_with_iwant_and_never_replace_own_publishes() {
+    let mut h = H::new(Config {
+        flood_publish: false,
+        ..lazy_cfg(0)
+    });
+    h.with_peers(8, Version::V1_1);
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    let mesh = h.r.mesh_peers(&topic());
+    let big = message(&[10u8; 20_000]);
+    h.rpc(mesh[0], msg_rpc(&big));
+    let id = id_of(&h.r, &big);
+    assert_eq!(copies_and_announcements(&mut h, &mesh[1..], &id), (0, 7));
+    // A peer that did not get it elsewhere asks, and gets it.
+    h.rpc(
+        mesh[1],
+        control(Control {
+            iwant: vec![id.clone()],
+            ..Control::default()
+        }),
+    );
+    let (lens, _) = h.r.queued(&mesh[1]).unwrap();
+    assert_eq!(lens[2..], [1, 0], "served with the forwards, not as gossip");
+    assert_eq!(messages_in(&h.sent(mesh[1])), 1);
+    // Our own large publish goes whole to the mesh.
+    h.r.publish(topic(), Bytes::from(vec![11u8; 20_000]), h.now)
+        .unwrap();
+    for p in &mesh {
+        assert_eq!(messages_in(&h.sent(*p)), 1, "own publish is never lazy");
+    }
+}
+
+#[test]
+fn lazy_push_announcements_per_peer_per_heartbeat_are_capped() {
+    let mut h = H::new(Config {
+        max_lazy_push_per_heartbeat: 2,
+        heartbeat_interval: Duration::from_secs(10),
+        ..lazy_cfg(0)
+    });
+    h.with_peers(4, Version::V1_2);
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    let mesh = h.r.mesh_peers(&topic());
+    let mut whole = 0;
+    let mut announced = 0;
+    for k in 0..4u8 {
+        let m = message(&[20 + k; 20_000]);
+        h.rpc(mesh[0], msg_rpc(&m));
+        let id = id_of(&h.r, &m);
+        let (w, a) = copies_and_announcements(&mut h, &mesh[1..2], &id);
+        whole += w;
+        announced += a;
+    }
+    assert_eq!(
+        (whole, announced),
+        (2, 2),
+        "past two announcements, copies go whole"
+    );
+    // The next heartbeat allows two more.
+    h.advance(Duration::from_secs(10));
+    h.drain_all();
+    let m = message(&[30u8; 20_000]);
+    h.rpc(mesh[0], msg_rpc(&m));
+    let id = id_of(&h.r, &m);
+    assert_eq!(copies_and_announcements(&mut h, &mesh[1..2], &id), (0, 1));
+}
+
 // ----- send queue (lesson 3) -----
 
 #[test]

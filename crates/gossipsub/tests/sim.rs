@@ -203,10 +203,40 @@ fn idontwant_removes_over_40_percent_of_duplicates_of_large_messages() {
     assert!(without > 6.0, "without IDONTWANT: {without:.2}");
     // With it, copies still queued when the IDONTWANT arrives are cancelled and later ones
     // never queued; copies already on the wire cannot be recalled (docs/gossipsub.md,
-    // "Duplicates"). The issue's target of at most 1 is not reached at 25 ms latency.
+    // "Duplicates"). At 25 ms latency that leaves about 4: lazy push (below) takes it under 1.
     assert!(
         with < without * 0.6,
         "IDONTWANT removes over 40% of duplicates ({with:.2} vs {without:.2})"
+    );
+}
+
+fn lazy_push(_: usize) -> Config {
+    Config {
+        lazy_push_threshold: 16 * 1024,
+        lazy_push_eager: 2,
+        ..Config::default()
+    }
+}
+
+/// Lazy push with IDONTWANT, on the shape of the other tests (25 ms links, 100 Mbit/s
+/// uplinks): large forwards go whole to two mesh peers (fewer when others have it already)
+/// and as an IHAVE to the rest. Every message still reaches every node (asserted in the
+/// helper), with under one duplicate per node per message, for a longer tail: the nodes that
+/// pull pay a round trip (measured 0.67 duplicates, p99 205 against 180 ms; docs/gossipsub.md,
+/// "Lazy push").
+#[test]
+fn lazy_push_with_idontwant_cuts_duplicates_below_one() {
+    let (lazy, p99_lazy) = duplicates_per_large_message_with(Version::V1_2, lazy_push, shape());
+    let (eager, p99_eager) = duplicates_per_large_message_with(Version::V1_2, base, shape());
+    eprintln!(
+        "duplicates per node per 128 KiB message, 25 ms links: {lazy:.2} with lazy push (p99 \
+         {p99_lazy:?}), {eager:.2} without (p99 {p99_eager:?})"
+    );
+    assert!(lazy <= 1.0, "with lazy push: {lazy:.2}");
+    assert!(eager > 2.0 * lazy, "{lazy:.2} against {eager:.2}");
+    assert!(
+        p99_lazy.as_secs_f64() <= 1.25 * p99_eager.as_secs_f64(),
+        "{p99_lazy:?} against {p99_eager:?}"
     );
 }
 

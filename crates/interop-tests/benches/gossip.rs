@@ -18,6 +18,10 @@
 //!    heartbeats, so the IHAVE gossip the messages cause is counted).
 //! 4. Large phase: the same with 128 KiB messages.
 //!
+//! A third child, `--child gossip plexus-lazy`, runs plexus with lazy push
+//! (`Config::lazy_push_threshold` 16 KiB, `lazy_push_eager` 2) and the large phase only; the
+//! report gives it a table of its own beside the two stacks' large-phase figures.
+//!
 //! Each payload carries its kind, sequence number and publish time (nanoseconds since the
 //! child's start; all nodes share the process clock); each receiver records the delivery time
 //! when its application sees the message, and answers Accept at once.
@@ -29,7 +33,8 @@
 //! `PLEXUS_BENCH_QUICK=1` shrinks the message counts (for trying the harness, not for results);
 //! `PLEXUS_GOSSIP_NODES=n` changes the network size; `PLEXUS_GOSSIP_PHASES=small` or `large` runs
 //! only that phase (for profiling one child: `perf record … gossip-<hash> --child gossip plexus`);
-//! `PLEXUS_GOSSIP_LARGE_IN_FLIGHT=n` sets plexus's `ServiceConfig::max_large_in_flight`.
+//! `PLEXUS_GOSSIP_LARGE_IN_FLIGHT=n` sets plexus's `ServiceConfig::max_large_in_flight`;
+//! `PLEXUS_GOSSIP_LAZY_EAGER=n` sets the lazy-push child's `lazy_push_eager`.
 #![forbid(unsafe_code)]
 
 mod support;
@@ -141,19 +146,36 @@ fn sizes() -> Sizes {
 enum Stack {
     Plexus,
     Rust,
+    /// plexus with lazy push, large phase only.
+    PlexusLazy,
 }
+
+/// A row of the lazy-push table: label, result key, divided by deliveries, format, and the
+/// target (bound, whether a ratio to rust-libp2p).
+type LazyRow<'a> = (
+    &'a str,
+    String,
+    bool,
+    &'a dyn Fn(f64) -> String,
+    Option<(f64, bool)>,
+);
+
+/// Set in a `plexus-lazy` child: plexus nodes forward large messages by lazy push.
+static LAZY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl Stack {
     fn arg(self) -> &'static str {
         match self {
             Stack::Plexus => "plexus",
             Stack::Rust => "rust",
+            Stack::PlexusLazy => "plexus-lazy",
         }
     }
     fn parse(s: &str) -> Option<Stack> {
         match s {
             "plexus" => Some(Stack::Plexus),
             "rust" => Some(Stack::Rust),
+            "plexus-lazy" => Some(Stack::PlexusLazy),
             _ => None,
         }
     }
@@ -161,6 +183,7 @@ impl Stack {
         match self {
             Stack::Plexus => "plexus",
             Stack::Rust => "rust-libp2p",
+            Stack::PlexusLazy => "plexus with lazy push",
         }
     }
 }
@@ -406,6 +429,13 @@ fn plexus_config() -> Config {
         ..Config::default()
     };
     cfg.wire.max_transmit_size = MAX_TRANSMIT;
+    if LAZY.load(std::sync::atomic::Ordering::Relaxed) {
+        cfg.lazy_push_threshold = 16 * 1024;
+        cfg.lazy_push_eager = std::env::var("PLEXUS_GOSSIP_LAZY_EAGER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+    }
     cfg
 }
 
@@ -618,7 +648,7 @@ enum Net {
 impl Net {
     async fn start(stack: Stack, n: usize, rec: &Arc<Recorder>) -> Result<Net, String> {
         Ok(match stack {
-            Stack::Plexus => {
+            Stack::Plexus | Stack::PlexusLazy => {
                 let mut v = Vec::new();
                 for i in 0..n {
                     v.push(plexus_node(i, rec.clone()).await?);
@@ -902,7 +932,9 @@ async fn gossip(sz: &Sizes, stack: Stack) -> Result<(), String> {
         (Kind::Large, sz.large_count, sz.large_rate),
     ] {
         let name = kind.name();
-        if only.as_deref().is_some_and(|o| o != name) {
+        if only.as_deref().is_some_and(|o| o != name)
+            || (stack == Stack::PlexusLazy && kind == Kind::Small)
+        {
             continue;
         }
         let expected = (count * (n - 1)) as u64;
@@ -999,6 +1031,9 @@ async fn gossip(sz: &Sizes, stack: Stack) -> Result<(), String> {
 fn child_main(args: &[String]) -> ! {
     let phase = args.first().cloned().unwrap_or_default();
     let stack = args.get(1).and_then(|s| Stack::parse(s));
+    if stack == Some(Stack::PlexusLazy) {
+        LAZY.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1105,7 +1140,7 @@ fn main() {
     let sz = sizes();
     let started = Instant::now();
     let exe = std::env::current_exe().expect("own path");
-    let stacks = [Stack::Plexus, Stack::Rust];
+    let stacks = [Stack::Plexus, Stack::Rust, Stack::PlexusLazy];
     let cap = Duration::from_secs(120);
     let mut res: HashMap<Stack, Runs> = stacks
         .iter()
@@ -1375,6 +1410,119 @@ fn main() {
         warm(Stack::Plexus),
         warm(Stack::Rust)
     ));
+
+    // plexus with lazy push, large phase, beside the two stacks' defaults.
+    md.push_str(&format!(
+        "### Large messages with lazy push\n\n\
+         plexus with `lazy_push_threshold` 16 KiB and `lazy_push_eager` 2 (forwards of the \
+         {} KiB messages go whole to at most two mesh peers and as an IHAVE to the others; own \
+         publishes go whole), large phase only, same network and runs:\n\n\
+         | metric, {} KiB | plexus, lazy push | plexus | rust-libp2p | lazy / rust-libp2p | target | verdict |\n\
+         |---|---|---|---|---|---|---|\n",
+        LARGE_LEN / 1024,
+        LARGE_LEN / 1024
+    ));
+    {
+        let k = Kind::Large.name();
+        let d = format!("{k}_deliveries");
+        let us = |x: f64| format!("{:.0} µs", x * 1e6);
+        let ms = |x: f64| format!("{x:.2} ms");
+        let f2 = |x: f64| format!("{x:.2}");
+        let kib = |x: f64| format!("{:.0} KiB", x / 1024.0);
+        let rows: [LazyRow; 6] = [
+            (
+                "CPU per delivered message",
+                format!("{k}_cpu_s"),
+                true,
+                &us,
+                Some((0.5, true)),
+            ),
+            ("latency p50", format!("{k}_p50_ms"), false, &ms, None),
+            (
+                "latency p99",
+                format!("{k}_p99_ms"),
+                false,
+                &ms,
+                Some((1.0, true)),
+            ),
+            (
+                "duplicates per delivered message",
+                format!("{k}_dups"),
+                true,
+                &f2,
+                Some((1.0, false)),
+            ),
+            (
+                "bytes sent per delivered message",
+                format!("{k}_bytes_sent"),
+                true,
+                &kib,
+                None,
+            ),
+            ("mean mesh size", format!("{k}_mean_mesh"), false, &f2, None),
+        ];
+        for (what, key, per, fmt, target) in rows {
+            let f = |v: &HashMap<String, f64>| {
+                if per {
+                    val(v, &key) / val(v, &d)
+                } else {
+                    val(v, &key)
+                }
+            };
+            let (lz, px, rs) = (
+                get(Stack::PlexusLazy, &f),
+                get(Stack::Plexus, &f),
+                get(Stack::Rust, &f),
+            );
+            let r = ratio(&lz, &rs);
+            let (t, v) = match target {
+                Some((x, true)) => {
+                    let v = verdict(r, x, false, "×");
+                    (format!("≤ {x}×"), v)
+                }
+                Some((x, false)) => {
+                    let v = verdict(lz.as_ref().ok().map(|s| s.med), x, false, "");
+                    (format!("≤ {x}"), v)
+                }
+                None => ("–".to_string(), String::new()),
+            };
+            if !v.is_empty() {
+                targets.push((format!("with lazy push: {what}, large, {t}"), v.clone()));
+            }
+            md.push_str(&format!(
+                "| {what} | {} | {} | {} | {} | {t} | {v} |\n",
+                cell(&lz, fmt, true),
+                cell(&px, fmt, false),
+                cell(&rs, fmt, false),
+                fmt_ratio(r)
+            ));
+        }
+        let f =
+            |v: &HashMap<String, f64>| (val(v, "rss_end") - val(v, "rss_before")) / val(v, "nodes");
+        let (lz, px, rs) = (
+            get(Stack::PlexusLazy, &f),
+            get(Stack::Plexus, &f),
+            get(Stack::Rust, &f),
+        );
+        md.push_str(&format!(
+            "| RSS per node at the end (lazy: large phase only; others: both phases) | {} | {} | {} | {} | – | |\n",
+            cell(&lz, &kib, false),
+            cell(&px, &kib, false),
+            cell(&rs, &kib, false),
+            fmt_ratio(ratio(&lz, &rs))
+        ));
+        let runs = &res[&Stack::PlexusLazy];
+        let sum = |key: &str| runs.ok.iter().map(|v| val(v, key)).sum::<f64>();
+        md.push_str(&format!(
+            "| deliveries / expected (all runs) | {:.0} / {:.0}{} | | | | | |\n\n",
+            sum(&d),
+            sum(&format!("{k}_expected")),
+            runs.err
+                .as_ref()
+                .map(|e| format!(" (a run {e})"))
+                .unwrap_or_default()
+        ));
+    }
 
     md.push_str("### Gossip targets\n\n| target | verdict |\n|---|---|\n");
     for (t, v) in &targets {

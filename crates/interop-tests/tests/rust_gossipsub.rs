@@ -43,6 +43,13 @@
 //!    (rust's GRAFT, accepted after the backoff rust announced in its PRUNE), and a last
 //!    message from R still reaches both.
 //!
+//! A fifth test, `lazy_push_relay_to_rust_libp2p`, puts a plexus node L with lazy push
+//! (`lazy_push_eager: 0`, so every large forward is an IHAVE) between two rust-libp2p
+//! nodes in a line, R1 – L – R2 (yamux; R1 and R2 not connected). A 32 KiB message R1
+//! publishes reaches R2 only through L: L announces it to R2 with an IHAVE (L's
+//! `lazy_push_announced` rises), R2 asks with IWANT and L serves it (`iwant_served`), and
+//! R2 gets it with L as the propagation source, same data and id.
+//!
 //! Every wait is bounded (20 s) and fails with what it was waiting for.
 
 use std::collections::VecDeque;
@@ -475,6 +482,10 @@ struct PlexusNode {
 }
 
 async fn plexus_node(name: &'static str, mux: Mux) -> PlexusNode {
+    plexus_node_with(name, mux, plexus_config()).await
+}
+
+async fn plexus_node_with(name: &'static str, mux: Mux, gossip: Config) -> PlexusNode {
     let mut cfg = HostConfig::new(Keypair::generate_ed25519());
     cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     cfg.muxers = vec![match mux {
@@ -482,13 +493,8 @@ async fn plexus_node(name: &'static str, mux: Mux) -> PlexusNode {
         Mux::Mplex => Arc::new(MplexConfig::default()),
     }];
     let host = Host::new(cfg).await.unwrap();
-    let (g, events) = GossipsubService::spawn(
-        host.clone(),
-        plexus_config(),
-        ServiceConfig::default(),
-        None,
-    )
-    .unwrap();
+    let (g, events) =
+        GossipsubService::spawn(host.clone(), gossip, ServiceConfig::default(), None).unwrap();
     PlexusNode {
         name,
         host,
@@ -948,4 +954,66 @@ async fn mplex_plexus_dials_rust_libp2p_gossipsub() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mplex_rust_libp2p_dials_plexus_gossipsub() {
     scenario(Mux::Mplex, false).await;
+}
+
+/// R1 – L – R2: rust-libp2p pulls what plexus announces by lazy push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_push_relay_to_rust_libp2p() {
+    let mux = Mux::Yamux;
+    let mut l = plexus_node_with(
+        "L",
+        mux,
+        Config {
+            lazy_push_threshold: 16 * 1024,
+            lazy_push_eager: 0,
+            ..plexus_config()
+        },
+    )
+    .await;
+    let (mut r1, a1) = rust_node(mux, true).await;
+    let (mut r2, a2) = rust_node(mux, true).await;
+    let l_r = l.rust_peer();
+    for (r, a) in [(&mut r1, a1), (&mut r2, a2)] {
+        let a = Multiaddr::from_bytes(&a.unwrap().to_vec())
+            .unwrap()
+            .with(Protocol::P2p(to_plexus_peer(&r.peer)));
+        bounded("L dials", l.host.connect(vec![a])).await.unwrap();
+        r.established(&[l_r]).await;
+    }
+    assert!(l.g.subscribe(TOPIC).await.unwrap());
+    for r in [&r1, &r2] {
+        assert!(r.subscribe().await);
+    }
+    let (p1, p2) = (to_plexus_peer(&r1.peer), to_plexus_peer(&r2.peer));
+    l.wait_snapshot("R1 and R2 in the mesh", |s| {
+        s.mesh
+            .iter()
+            .any(|(_, m)| m.contains(&p1) && m.contains(&p2))
+    })
+    .await;
+    for r in [&r1, &r2] {
+        r.wait_mesh("L", |m| m.contains(&l_r)).await;
+    }
+    let before = l.snapshot().await;
+    let data = pattern(3, 32 * 1024);
+    let rid = r1.publish(data.clone()).await;
+    let (id, source, _) = l.message("R1's message").await;
+    assert_eq!((id.as_bytes(), source), (&rid.0[..], p1));
+    l.accept(id).await;
+    let (id2, source2, m) = r2.message("R1's message, through L").await;
+    assert_eq!(id2, rid);
+    assert_eq!(source2, l_r, "from L: R2 has no other path");
+    assert_eq!(m.data, data);
+    r2.validate(id2, source2).await;
+    let s = l.snapshot().await;
+    assert_eq!(
+        s.stats.lazy_push_announced - before.stats.lazy_push_announced,
+        1,
+        "L announced it to R2 instead of sending it"
+    );
+    assert_eq!(
+        s.stats.iwant_served - before.stats.iwant_served,
+        1,
+        "R2 pulled it with IWANT"
+    );
 }
