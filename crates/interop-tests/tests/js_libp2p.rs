@@ -58,6 +58,10 @@
 //!   `Event::Unsubscribed` for js, which leaves a's mesh;
 //! - no stream fault on either plexus host (plexus decoded all js sent).
 //!
+//!
+//! Lazy push (`gossipsub_lazy_push_*`, js 2.x and 3.x over yamux): see
+//! `run_gossip_lazy`; js pulls what a plexus relay announces with IHAVE.
+//!
 //! No `node`/`npm` on PATH fails every test with one line saying what to
 //! install; nothing is skipped.
 
@@ -601,14 +605,13 @@ struct GossipNode {
 
 impl GossipNode {
     async fn new(name: &'static str, mux: Mux, sends_idontwant: bool) -> GossipNode {
+        GossipNode::with_config(name, mux, gossip_config(sends_idontwant)).await
+    }
+
+    async fn with_config(name: &'static str, mux: Mux, cfg: GossipConfig) -> GossipNode {
         let p = plexus_host(mux).await;
-        let (gs, mut events) = GossipsubService::spawn(
-            p.host.clone(),
-            gossip_config(sends_idontwant),
-            ServiceConfig::default(),
-            None,
-        )
-        .unwrap();
+        let (gs, mut events) =
+            GossipsubService::spawn(p.host.clone(), cfg, ServiceConfig::default(), None).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (g, l) = (gs.clone(), log.clone());
         tokio::spawn(async move {
@@ -1032,6 +1035,91 @@ async fn js_libp2p_3_quic_dials_plexus() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plexus_dials_js_libp2p_3_quic() {
     run(3, Mux::Quic, false).await;
+}
+
+/// Lazy push to js: plexus hosts p and l and the js node in a line, p – l – js (p and js
+/// not connected). l forwards large messages by lazy push with no whole copy
+/// (`lazy_push_eager: 0`), so p's 32 KiB message reaches js only if js pulls l's IHAVE with
+/// IWANT: js gets it from l, same data and id, and l counts one announcement and one IWANT
+/// served.
+async fn run_gossip_lazy(major: u32, mux: Mux) {
+    tokio::task::spawn_blocking(npm_ready)
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = GossipNode::new("p", mux, true).await;
+    let l = GossipNode::with_config(
+        "l",
+        mux,
+        GossipConfig {
+            lazy_push_threshold: 16 * 1024,
+            lazy_push_eager: 0,
+            ..gossip_config(true)
+        },
+    )
+    .await;
+    let mut js = JsPeer::spawn(major, mux, &["gossip".into()]);
+    let wait_ms = WAIT.as_millis().to_string();
+    tokio::time::timeout(GOSSIP_LIMIT, async {
+        let started = js.expect("started").await;
+        let js_peer: PeerId = started.get("peer").parse().unwrap();
+        let js_addr: Multiaddr = js.expect("listening").await.get("addr").parse().unwrap();
+        p.p.host.connect(vec![l.addr()]).await.unwrap();
+        let conn = l.p.host.connect(vec![js_addr]).await.unwrap();
+        assert_eq!(conn.peer, js_peer);
+        assert!(p.gs.subscribe(TOPIC).await.unwrap());
+        assert!(l.gs.subscribe(TOPIC).await.unwrap());
+        js.ask(&["subscribe", TOPIC], "subscribed").await;
+        l.wait_mesh(&[p.peer(), js_peer]).await;
+        p.wait_mesh(&[l.peer()]).await;
+        let lp = l.peer().to_string();
+        js.ask(&["wait_mesh", TOPIC, &lp, &wait_ms], "mesh").await;
+
+        let data = pattern(31, 32 * 1024);
+        let id = p.gs.publish(TOPIC, data.clone()).await.unwrap().unwrap();
+        let (source, _) = l.wait_message(&id.to_string()).await;
+        assert_eq!(source, p.peer());
+        l.gs.report_validation(id.clone(), Acceptance::Accept)
+            .await
+            .unwrap();
+        let m = js
+            .ask(&["wait_message", &id.to_string(), &wait_ms], "message")
+            .await;
+        check_js_got(&m, &id, &data);
+        assert_eq!(m.get("from"), lp, "js's only path is l");
+        let s = l.gs.snapshot().await.unwrap().stats;
+        assert_eq!(s.lazy_push_announced, 1, "l announced it, did not send it");
+        assert_eq!(s.iwant_served, 1, "js pulled it with IWANT");
+        for n in [&p, &l] {
+            assert_eq!(
+                n.faults(),
+                Vec::<String>::new(),
+                "plexus {} stream faults",
+                n.name
+            );
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "lazy push to js-libp2p {major} over {} timed out; js stderr:\n{}",
+            mux.name(),
+            js.stderr.lock().unwrap()
+        )
+    });
+    js.finish().await;
+    p.p.host.shutdown().await;
+    l.p.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_lazy_push_to_js_libp2p_3_yamux() {
+    run_gossip_lazy(3, Mux::Yamux).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_lazy_push_to_js_libp2p_2_yamux() {
+    run_gossip_lazy(2, Mux::Yamux).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
