@@ -294,6 +294,9 @@ const PREAMBLE_FALLBACK_PEERS: usize = 2;
 /// Peers remembered per pending message as having sent a copy.
 const MAX_ALSO_FROM: usize = 16;
 
+/// Other announcers remembered per promised message.
+const MAX_ALTERNATES: usize = 2;
+
 /// The router. See the module documentation.
 pub struct Router {
     cfg: Config,
@@ -321,6 +324,10 @@ pub struct Router {
     raw_seen: TimeCache<u128, MessageId>,
     /// IWANT promises: id → (advertiser, deadline).
     promises: HashMap<MessageId, Vec<(PeerId, Instant)>>,
+    /// Other peers that announced a promised message while we waited for it (at most
+    /// `MAX_ALTERNATES` per id; only for ids in `promises`): asked in turn if the promise
+    /// breaks or its advertiser leaves.
+    alternates: HashMap<MessageId, Vec<PeerId>>,
     pending: HashMap<MessageId, Pending>,
     /// Messages announced to us by a PREAMBLE and not yet received.
     receiving: HashMap<MessageId, Receiving>,
@@ -381,6 +388,7 @@ impl Router {
             backoff: HashMap::new(),
             pruned_at: HashMap::new(),
             promises: HashMap::new(),
+            alternates: HashMap::new(),
             pending: HashMap::new(),
             deferred: BTreeMap::new(),
             receiving: HashMap::new(),
@@ -712,10 +720,22 @@ impl Router {
         for (set, _) in self.fanout.values_mut() {
             set.remove(peer);
         }
-        for list in self.promises.values_mut() {
+        for alts in self.alternates.values_mut() {
+            alts.retain(|p| p != peer);
+        }
+        let mut orphaned: Vec<MessageId> = Vec::new();
+        for (id, list) in self.promises.iter_mut() {
             list.retain(|(p, _)| p != peer);
+            if list.is_empty() {
+                orphaned.push(id.clone());
+            }
         }
         self.promises.retain(|_, l| !l.is_empty());
+        // What it promised will not come from it: ask another announcer now.
+        let reask = !orphaned.is_empty();
+        for id in orphaned {
+            self.ask_alternate(&id, now);
+        }
         // Its announcements will not deliver: ask for them elsewhere now.
         let announced: Vec<MessageId> = self
             .receiving
@@ -732,7 +752,7 @@ impl Router {
         if let Some(s) = &mut self.score {
             s.remove_peer(peer, now);
         }
-        if !announced.is_empty() {
+        if reask || !announced.is_empty() {
             self.flush(now);
         }
     }
@@ -1013,6 +1033,7 @@ impl Router {
         self.mcache.put(id.clone(), topic.clone(), frame.clone());
         // We have it now: nobody owes it to us any more (rust-libp2p #5928).
         self.promises.remove(&id);
+        self.alternates.remove(&id);
         if raw.len() >= self.cfg.idontwant_on_publish_threshold {
             let others: Vec<PeerId> = self
                 .topic_peers
@@ -1324,6 +1345,7 @@ impl Router {
         self.topic_stats.entry(topic.clone()).or_default().received += 1;
         // Whoever sent it, it arrived: promises for it are kept, an announcement completed.
         self.promises.remove(&id);
+        self.alternates.remove(&id);
         if let Some(r) = self.receiving.remove(&id)
             && let Some(p) = self.peers.get_mut(&r.from)
         {
@@ -1591,11 +1613,21 @@ impl Router {
         let mut unique: std::collections::HashSet<MessageId> = std::collections::HashSet::new();
         let mut want: Vec<MessageId> = Vec::new();
         for id in ihave.ids {
-            if !self.seen.contains(&id)
-                && !self.promises.contains_key(&id)
-                && !self.receiving.contains_key(&id)
-                && unique.insert(id.clone())
-            {
+            if self.seen.contains(&id) || self.receiving.contains_key(&id) {
+                continue;
+            }
+            if let Some(list) = self.promises.get(&id) {
+                // Asked of someone else already: remember this announcer in case that
+                // promise breaks.
+                if !list.iter().any(|(q, _)| *q == from) {
+                    let alts = self.alternates.entry(id).or_default();
+                    if alts.len() < MAX_ALTERNATES && !alts.contains(&from) {
+                        alts.push(from);
+                    }
+                }
+                continue;
+            }
+            if unique.insert(id.clone()) {
                 want.push(id);
             }
         }
@@ -2035,7 +2067,8 @@ impl Router {
 
     fn check_promises(&mut self, now: Instant) {
         let mut broken: Vec<PeerId> = Vec::new();
-        self.promises.retain(|_, list| {
+        let mut lapsed: Vec<MessageId> = Vec::new();
+        self.promises.retain(|id, list| {
             list.retain(|(p, deadline)| {
                 if *deadline <= now {
                     broken.push(*p);
@@ -2044,12 +2077,45 @@ impl Router {
                     true
                 }
             });
+            if list.is_empty() {
+                lapsed.push(id.clone());
+            }
             !list.is_empty()
         });
+        for id in lapsed {
+            self.ask_alternate(&id, now);
+        }
         self.stats.broken_promises += broken.len() as u64;
         if let Some(s) = &mut self.score {
             for p in broken {
                 s.add_penalty(&p, 1);
+            }
+        }
+    }
+
+    /// No promise for `id` is pending any more and the message has not come: ask the next
+    /// peer that announced it too, if one is still here; else forget the announcers.
+    fn ask_alternate(&mut self, id: &MessageId, now: Instant) {
+        let Some(mut alts) = self.alternates.remove(id) else {
+            return;
+        };
+        if self.seen.contains(id) || self.promises.contains_key(id) {
+            return;
+        }
+        while !alts.is_empty() {
+            let q = alts.remove(0);
+            if let Some(p) = self.peers.get_mut(&q)
+                && p.version.is_some()
+            {
+                p.pending.iwant.push(id.clone());
+                self.stats.iwant_sent += 1;
+                self.dirty.insert(q);
+                self.promises
+                    .insert(id.clone(), vec![(q, now + self.cfg.iwant_followup_time)]);
+                if !alts.is_empty() {
+                    self.alternates.insert(id.clone(), alts);
+                }
+                return;
             }
         }
     }

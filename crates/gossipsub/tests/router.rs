@@ -1066,6 +1066,78 @@ fn a_broken_iwant_promise_is_penalised() {
     assert!(h.r.peer_score(&peers[0], h.now) < 0.0);
 }
 
+fn ihave(id: &MessageId) -> Rpc {
+    control(Control {
+        ihave: vec![IHave {
+            topic: topic(),
+            ids: vec![id.clone()],
+        }],
+        ..Control::default()
+    })
+}
+
+fn iwants_in(rpcs: &[Rpc]) -> Vec<MessageId> {
+    rpcs.iter()
+        .flat_map(|r| r.control.iwant.iter().cloned())
+        .collect()
+}
+
+#[test]
+fn a_broken_promise_is_asked_of_the_next_announcer() {
+    let mut h = H::new(cfg());
+    let peers = h.with_peers(3, Version::V1_1);
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    let id = MessageId::new(vec![2; 20]);
+    for p in &peers {
+        h.rpc(*p, ihave(&id));
+    }
+    // Asked of the first only; the others are remembered.
+    assert_eq!(iwants_in(&h.sent(peers[0])), vec![id.clone()]);
+    assert!(iwants_in(&h.sent(peers[1])).is_empty());
+    assert!(iwants_in(&h.sent(peers[2])).is_empty());
+    // The first does not deliver: past its follow-up time the second is asked, then the third.
+    h.advance(Duration::from_secs(4));
+    assert_eq!(h.r.stats().broken_promises, 1);
+    assert_eq!(iwants_in(&h.sent(peers[1])), vec![id.clone()]);
+    assert!(iwants_in(&h.sent(peers[2])).is_empty());
+    h.advance(Duration::from_secs(4));
+    assert_eq!(iwants_in(&h.sent(peers[2])), vec![id.clone()]);
+    h.advance(Duration::from_secs(4));
+    assert_eq!(h.r.stats().broken_promises, 3);
+    for p in &peers {
+        assert!(iwants_in(&h.sent(*p)).is_empty(), "no one is left to ask");
+    }
+}
+
+#[test]
+fn an_announcer_that_leaves_hands_its_promise_to_the_next() {
+    let mut h = H::new(Config {
+        validate_messages: false,
+        ..cfg()
+    });
+    let peers = h.with_peers(3, Version::V1_1);
+    h.advance(Duration::from_secs(1));
+    h.drain_all();
+    let m = message(&[40u8; 3000]);
+    let id = id_of(&h.r, &m);
+    h.rpc(peers[0], ihave(&id));
+    h.rpc(peers[1], ihave(&id));
+    h.drain_all();
+    h.r.remove_peer(&peers[0], h.now);
+    assert_eq!(
+        iwants_in(&h.sent(peers[1])),
+        vec![id.clone()],
+        "asked at once"
+    );
+    // It arrives: nobody else is asked, and no promise breaks.
+    h.rpc(peers[1], msg_rpc(&m));
+    h.rpc(peers[2], ihave(&id));
+    h.advance(Duration::from_secs(8));
+    assert!(iwants_in(&h.sent(peers[2])).is_empty());
+    assert_eq!(h.r.stats().broken_promises, 0);
+}
+
 // ----- control-plane limits -----
 
 #[test]
