@@ -1026,16 +1026,7 @@ fn publishing_what_we_asked_for_clears_the_promise() {
     h.drain_all();
     let m = message(b"advertised");
     let id = id_of(&h.r, &m);
-    h.rpc(
-        peers[0],
-        control(Control {
-            ihave: vec![IHave {
-                topic: topic(),
-                ids: vec![id.clone()],
-            }],
-            ..Control::default()
-        }),
-    );
+    h.rpc(peers[0], ihave(&id));
     let sent = h.sent(peers[0]);
     assert_eq!(sent.iter().map(|r| r.control.iwant.len()).sum::<usize>(), 1);
     // We publish the same content ourselves before the peer answers.
@@ -1895,16 +1886,7 @@ fn an_announced_message_that_never_comes_is_asked_for_and_the_announcer_penalise
     h.rpc(peers[0], preamble_of(&big, &h, 40_100));
     h.drain_all();
     // An IHAVE for it meanwhile is not answered with IWANT: it is on its way.
-    h.rpc(
-        peers[3],
-        control(Control {
-            ihave: vec![IHave {
-                topic: topic(),
-                ids: vec![id.clone()],
-            }],
-            ..Control::default()
-        }),
-    );
+    h.rpc(peers[3], ihave(&id));
     assert!(
         peers
             .iter()
